@@ -1,0 +1,1 @@
+"""Reversible encodings of compositions and crystals, and descriptors built on them."""

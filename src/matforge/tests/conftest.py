@@ -1,0 +1,29 @@
+"""Shared test set-up: the shared data folder, an isolated cache, and quiet warnings."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+if "MATFORGE_DATA_DIR" not in os.environ and SHARED_DATA.exists():
+    os.environ["MATFORGE_DATA_DIR"] = str(SHARED_DATA)
+
+warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each test session caches parsed data sets in one folder, reused across tests.
+    os.environ.setdefault("MATFORGE_CACHE_DIR", str(ROOT / ".matforge_cache"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
