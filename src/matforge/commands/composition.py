@@ -1,5 +1,68 @@
+"""`matforge train composition-transformer|composition-vae|composition-gan|composition-blank`."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
 import typer
+
+from matforge.errors import MatforgeError
+
+DEFAULT_DATA = "mp-e-hull,mp-transport,oqmd-bandgap"
+
+KINDS = {
+    "composition-transformer": "matforge.generators.composition.transformer:TransformerGenerator",
+    "composition-vae": "matforge.generators.composition.vae:VAEGenerator",
+    "composition-gan": "matforge.generators.composition.gan:GANGenerator",
+    "composition-blank": "matforge.generators.composition.blank:BlankFillingGenerator",
+}
+
+
+def train_composition(kind: str, data: str, out: Path, condition_on: list[str] | None,
+                      max_minutes: float, epochs: int | None, seed: int,
+                      all_compositions: bool = False, **options: object) -> Path:
+    """Build, fit and save one composition generator; returns the model directory."""
+    from matforge.generators.composition.common import load_training_data, set_threads
+
+    set_threads()
+    if max_minutes <= 0:
+        raise MatforgeError("--max-minutes must be positive")
+    module, cls_name = KINDS[kind].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    frame = load_training_data(data)
+    conds = [c.strip() for c in (condition_on or []) for c in c.split(",") if c.strip()]
+    gen = cls(condition_on=conds, **options)
+    fit_opts = {"max_minutes": max_minutes, "seed": seed, "valid_only": not all_compositions}
+    if epochs is not None:
+        fit_opts["epochs"] = epochs
+    gen.fit(frame, **fit_opts)
+    gen.info["data"] = data
+    return gen.save(out)
+
+
+def _command(kind: str):
+    def command(
+        data: str = typer.Option(DEFAULT_DATA, "--data",
+                                 help="data set names (train splits) or files, comma-separated"),
+        out: Path = typer.Option(..., "--out", help="model directory to write"),
+        condition_on: list[str] | None = typer.Option(
+            None, "--condition-on", help="property column(s) to condition on"),
+        max_minutes: float = typer.Option(25.0, "--max-minutes", help="training time limit"),
+        epochs: int | None = typer.Option(None, "--epochs", help="passes over the data"),
+        seed: int = typer.Option(0, "--seed"),
+        all_compositions: bool = typer.Option(
+            False, "--all-compositions",
+            help="train on every composition, not only those passing the strict SMACT check"),
+    ) -> None:
+        path = train_composition(kind, data, out, condition_on, max_minutes, epochs, seed,
+                                 all_compositions)
+        typer.echo(f"saved {kind} to {path}")
+
+    command.__doc__ = f"Train a {kind.split('-', 1)[1]} composition generator."
+    return command
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
-    pass
+    for kind in KINDS:
+        train_app.command(kind)(_command(kind))

@@ -1,5 +1,86 @@
+"""`matforge design`: the default campaign (issue 2) with no campaign options; with a config
+file or campaign flags, a closed-loop campaign (issue 6) over a pool or generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
 import typer
 
 
+def _options(pairs: list[str]) -> dict:
+    """`KEY=VALUE` strategy options; values parsed as JSON where possible."""
+    from matforge.errors import MatforgeError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MatforgeError(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
-    pass
+    @app.command("design")
+    def design(
+        config: Path | None = typer.Argument(None, help="campaign spec (YAML)"),  # noqa: B008
+        pool: str | None = typer.Option(None, "--pool", help="candidate pool: CSV or data set"),
+        pool_size: int | None = typer.Option(None, "--pool-size",
+                                                help="seeded subsample of the pool"),
+        oracle: str | None = typer.Option(
+            None, "--oracle", help="lookup:FILE.csv | chgnet | command:PROG | plugin:mod:attr"),
+        objective: list[str] = typer.Option(  # noqa: B008
+            [], "--objective", help="COL:max, COL:min or COL:LOW..HIGH (repeatable)"),
+        strategy: str | None = typer.Option(
+            None, "--strategy", help="random, generate_rank, bayesopt, genetic, latent, "
+            "steering, gflownet"),
+        option: list[str] = typer.Option([], "--option",  # noqa: B008
+                                         help="strategy option KEY=VALUE"),
+        budget: int | None = typer.Option(None, "--budget", help="oracle evaluations"),
+        batch_size: int | None = typer.Option(None, "--batch-size"),
+        executor: str | None = typer.Option(None, "--executor", help="serial|process|ray"),
+        workers: int | None = typer.Option(None, "--workers", help="process/Ray workers"),
+        ray_address: str | None = typer.Option(None, "--ray-address"),
+        generator: str | None = typer.Option(None, "--generator",
+                                                help="model name/dir proposing candidates"),
+        out: Path = typer.Option(Path("matforge-design"), "--out",  # noqa: B008
+                                 help="results folder (new or empty)"),
+        seed: int | None = typer.Option(None, help="random seed; same seed, same output"),
+        resume: bool = typer.Option(False, "--resume", help="continue the campaign in --out"),
+        max_minutes: float = typer.Option(10.0, "--max-minutes",
+                                          help="wall-time bound for the default run"),
+    ) -> None:
+        """Propose, score, verify and iterate. With no options: high p-type power factor
+        compositions from the embedded Materials Project transport data (issue 2)."""
+        campaign_args = [config, pool, pool_size, oracle, strategy, budget, batch_size, executor,
+                         workers, ray_address, generator]
+        if not resume and not objective and not option and all(a is None for a in campaign_args):
+            from matforge.design.default import run_default_design
+
+            run_default_design(out, seed=seed or 0, max_minutes=max_minutes, log=typer.echo)
+            return
+        from matforge.design.campaign import run_campaign
+        from matforge.design.spec import load_spec
+
+        spec = None
+        if not resume or config is not None or objective:
+            overrides = {"objectives": list(objective) or None, "oracle": oracle,
+                         "strategy": strategy, "budget": budget, "batch_size": batch_size,
+                         "executor": executor, "workers": workers, "ray_address": ray_address,
+                         "seed": seed, "pool": pool}
+            spec = load_spec(config, **overrides)
+            if pool_size is not None:
+                spec.source.pool_size = pool_size
+            if generator is not None:
+                spec.source.generator = generator
+            if option:
+                spec.strategy.options.update(_options(option))
+        resume_overrides = {"executor": executor, "workers": workers,
+                            "ray_address": ray_address, "budget": budget}
+        summary = run_campaign(spec, out, resume=resume, overrides=resume_overrides)
+        typer.echo(json.dumps(summary, indent=2, default=str))

@@ -1,5 +1,49 @@
+"""`matforge generate`: sample from any generator (shipped name or model directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import typer
+
+from matforge.errors import MatforgeError
+
+
+def parse_conditions(items: list[str]) -> dict[str, float | tuple[float, float]]:
+    """PROP=VALUE or PROP=LOW..HIGH (either end may be empty for an open range)."""
+    out: dict[str, float | tuple[float, float]] = {}
+    for item in items:
+        if "=" not in item:
+            raise MatforgeError(f"--condition {item!r}: use PROP=VALUE or PROP=LOW..HIGH")
+        prop, value = item.split("=", 1)
+        try:
+            if ".." in value:
+                lo, hi = value.split("..", 1)
+                out[prop.strip()] = (float(lo) if lo else float("-inf"),
+                                     float(hi) if hi else float("inf"))
+            else:
+                out[prop.strip()] = float(value)
+        except ValueError:
+            raise MatforgeError(f"--condition {item!r}: {value!r} is not a number or range") from None
+    return out
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
-    pass
+    @app.command("generate")
+    def generate(
+        model: str = typer.Option(..., "--model", help="shipped model name or model directory"),
+        n: int = typer.Option(1000, "-n", help="number of samples"),
+        condition: list[str] = typer.Option([], "--condition", help="PROP=VALUE or PROP=LOW..HIGH"),
+        seed: int = typer.Option(0, help="random seed"),
+        out: Path = typer.Option(..., "--out", help="output CSV"),
+    ) -> None:
+        """Sample compositions or structures from a trained generator into a CSV."""
+        from matforge.candidate import write_candidates
+        from matforge.generators.base import load_generator
+
+        if n <= 0:
+            raise MatforgeError("-n must be positive")
+        generator = load_generator(model)
+        candidates = generator.sample(n, condition=parse_conditions(condition) or None, seed=seed)
+        write_candidates(candidates, out)
+        typer.echo(f"wrote {len(candidates)} samples to {out}")

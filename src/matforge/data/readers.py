@@ -144,8 +144,12 @@ def read_extxyz(path: str | Path) -> pd.DataFrame:
             raise DataError("structure is not periodic in all three directions", str(path), i)
         structure = AseAtomsAdaptor.get_structure(atoms)
         row = {"formula": structure.composition.reduced_formula, "cif": structure.to(fmt="cif")}
-        for key, value in atoms.info.items():
-            if isinstance(value, (int, float, str)):
+        # ASE moves energy/stress read from extxyz into a calculator; keep scalars from both
+        extra = dict(atoms.info)
+        if atoms.calc is not None:
+            extra.update(getattr(atoms.calc, "results", {}))
+        for key, value in extra.items():
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
                 row[key] = value
         rows.append(row)
     if not rows:

@@ -267,13 +267,20 @@ def _read_split_file(spec: DatasetSpec, split: str) -> pd.DataFrame:
 
 
 def load_dataset(name_or_path: str | Path, split: str = "all") -> pd.DataFrame:
-    """Load a registered data set (by name) or a user file/folder (by path).
+    """Load a registered data set (by name), a user file/folder (by path), or a Materials
+    Project query ("mp:Li-Fe-O", "mp:mp-149,mp-13"; needs MP_API_KEY and mp-api).
 
     split: "train", "val", "test" or "all". Sets without published splits are split 80/10/10
     by a hash of the reduced formula (`matforge.data.splits.formula_split`), so the same
     composition never appears in two splits.
     """
     key = str(name_or_path)
+    if key.startswith("mp:"):
+        from matforge.data.materials_project import fetch_materials_project
+
+        frame = fetch_materials_project(key[3:])
+        frame.attrs["dataset"] = key
+        return _select_split(frame, split, key) if split != "all" else frame
     if key not in DATASETS:
         path = Path(key).expanduser()
         if path.exists() or any(sep in key for sep in ("/", "\\")) or path.suffix:

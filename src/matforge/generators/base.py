@@ -28,6 +28,13 @@ SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 # kind -> "module:Class". Each generator module adds itself here (see `register_generator`).
 GENERATOR_KINDS: dict[str, str] = {
     "composition-substitution": "matforge.generators.composition.substitution:SubstitutionGenerator",
+    "composition-transformer": "matforge.generators.composition.transformer:TransformerGenerator",
+    "composition-vae": "matforge.generators.composition.vae:VAEGenerator",
+    "composition-gan": "matforge.generators.composition.gan:GANGenerator",
+    "composition-blank": "matforge.generators.composition.blank:BlankFillingGenerator",
+    "crystal-template": "matforge.generators.crystal.template:TemplateCSP",
+    "crystal-random": "matforge.generators.crystal.random_symmetric:RandomSymmetricCSP",
+    "crystal-diffusion": "matforge.generators.crystal.diffusion.generator:CrystalDiffusion",
 }
 
 Condition = dict[str, float | tuple[float, float]]

@@ -1,0 +1,144 @@
+"""Composition surrogates on the CrabNet benchmark splits and matbench-expt-gap (5-fold):
+MAE and calibration (68%/95% coverage, miscalibration area) of matforge's surrogates, next
+to CrabNet's published MAE. Trains on train, calibrates the std on val, reports on test
+(matbench-expt-gap: 5 folds by KFold(shuffle, seed 18012019) as Matbench; within each
+training fold 10% is held out for calibration).
+
+    python benchmarks/surrogates.py --tasks mp-bulk-modulus,mp-e-hull --models ensemble
+
+Writes benchmarks/results/surrogates.{json,md}. Every run is bounded (--max-train subsamples
+large train splits; the attention model takes --max-minutes per task).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results  # noqa: E402
+
+# CrabNet paper (Wang et al., npj Comput. Mater. 7, 77 (2021)), Table 2 MAE, and the
+# Matbench v0.1 leaderboard for matbench_expt_gap (CrabNet entry). Units as the targets.
+PUBLISHED = {
+    "mp-e-hull": ("CrabNet (paper)", None),
+    "mp-bulk-modulus": ("CrabNet (paper)", None),
+    "oqmd-bandgap": ("CrabNet (paper)", None),
+    "matbench-expt-gap": ("CrabNet (Matbench v0.1)", 0.3463),
+}
+TARGETS = {"mp-e-hull": "e_above_hull", "mp-bulk-modulus": "log10_bulk_modulus",
+           "oqmd-bandgap": "band_gap", "matbench-expt-gap": "band_gap"}
+
+
+def build(model: str, seed: int, target: str, max_minutes: float):
+    if model == "ensemble":
+        from matforge.surrogates import EnsembleSurrogate
+
+        return EnsembleSurrogate(seed=seed, target=target, progress=False)
+    from matforge.surrogates.attention import AttentionSurrogate
+
+    return AttentionSurrogate(seed=seed, target=target, max_minutes=max_minutes, progress=False)
+
+
+def run_split(model: str, train, val, test, target: str, seed: int, max_minutes: float) -> dict:
+    from matforge.surrogates.calibration import calibration_report
+
+    t0 = time.perf_counter()
+    sur = build(model, seed, target, max_minutes)
+    sur.fit(list(train.formula), train[target].to_numpy(float), list(val.formula),
+            val[target].to_numpy(float))
+    fit_s = time.perf_counter() - t0
+    mean, std = sur.predict(list(test.formula))
+    rep = calibration_report(test[target].to_numpy(float), mean, std).to_dict()
+    return {**rep, "fit_seconds": round(fit_s, 1), "n_train": len(train), "n_val": len(val)}
+
+
+def crabnet_split_task(task: str, model: str, seed: int, max_train: int | None,
+                       max_minutes: float) -> dict:
+    from matforge.data import load_dataset
+
+    target = TARGETS[task]
+    train, val, test = (load_dataset(task, s) for s in ("train", "val", "test"))
+    subsampled = max_train is not None and len(train) > max_train
+    if subsampled:
+        train = train.sample(n=max_train, random_state=seed)
+    out = run_split(model, train, val, test, target, seed, max_minutes)
+    out["train_subsampled"] = bool(subsampled)
+    return out
+
+
+def matbench_cv(task: str, model: str, seed: int, max_minutes: float) -> dict:
+    from sklearn.model_selection import KFold
+
+    from matforge.data import load_dataset
+
+    target = TARGETS[task]
+    frame = load_dataset(task, "all").reset_index(drop=True)
+    folds = []
+    for k, (tr, te) in enumerate(KFold(5, shuffle=True, random_state=18012019).split(frame)):
+        rng = np.random.default_rng(seed + k)
+        tr = rng.permutation(tr)
+        n_val = len(tr) // 10
+        folds.append(run_split(model, frame.iloc[tr[n_val:]], frame.iloc[tr[:n_val]],
+                               frame.iloc[te], target, seed, max_minutes / 5))
+    keys = ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area", "fit_seconds")
+    out = {k: float(np.mean([f[k] for f in folds])) for k in keys}
+    out["mae_std_over_folds"] = float(np.std([f["mae"] for f in folds]))
+    out["n"] = int(sum(f["n"] for f in folds))
+    out["folds"] = folds
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="mp-e-hull,mp-bulk-modulus,oqmd-bandgap,matbench-expt-gap")
+    ap.add_argument("--models", default="ensemble")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-train", type=int, default=40000,
+                    help="subsample train splits larger than this (oqmd-bandgap has ~239k)")
+    ap.add_argument("--max-minutes", type=float, default=10.0, help="attention budget per task")
+    ap.add_argument("--name", default="surrogates")
+    args = ap.parse_args()
+    os.environ.setdefault("MATFORGE_DATA_DIR",
+                          str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    import torch
+
+    torch.set_num_threads(2)
+    results: dict = {}
+    for task in args.tasks.split(","):
+        for model in args.models.split(","):
+            print(f"{task} / {model} ...", flush=True)
+            if task.startswith("matbench"):
+                res = matbench_cv(task, model, args.seed, args.max_minutes)
+            else:
+                res = crabnet_split_task(task, model, args.seed, args.max_train, args.max_minutes)
+            results.setdefault(task, {})[model] = res
+            print(f"  MAE {res['mae']:.4f}  cover68 {res['coverage_68']:.3f}  "
+                  f"cover95 {res['coverage_95']:.3f}  miscal {res['miscalibration_area']:.3f}  "
+                  f"fit {res['fit_seconds']} s", flush=True)
+    lines = ["| task | model | MAE | 68% cover | 95% cover | miscal. area | fit s (shared CPU) | "
+             "published | published MAE |", "|---|---|---|---|---|---|---|---|---|"]
+    for task, per_model in results.items():
+        label, value = PUBLISHED.get(task, ("", None))
+        for model, r in per_model.items():
+            note = " (train subsampled)" if r.get("train_subsampled") else ""
+            lines.append(f"| {task}{note} | {model} | {r['mae']:.4f} | {r['coverage_68']:.3f} | "
+                         f"{r['coverage_95']:.3f} | {r['miscalibration_area']:.3f} | "
+                         f"{r['fit_seconds']} | {label} | "
+                         f"{'' if value is None else f'{value:.4f}'} |")
+    lines += ["", "Fit times were measured on 2 CPU cores shared with other jobs (load average "
+              "> 10): indicative only."]
+    payload = {"args": vars(args), "python": platform.python_version(), "results": results,
+               "published": PUBLISHED}
+    write_results(args.name, payload, "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The closed loop: propose, filter, predict, choose, verify, store, repeat; resumable.
+
+`Campaign(spec, out).run()` writes `campaign.sqlite` (everything, transactionally),
+`evaluations.csv` (one row per oracle evaluation, in order) and `report.html`.
+
+Resume: every choice is a pure function of the stored history and an RNG seeded by
+(seed, step), and a step's batch is stored before any oracle call, so a campaign killed at
+any instant continues with exactly the batch it had chosen; evaluations already stored are
+never repeated, and a call cut off mid-way (status `running`) is the only one run again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from matforge.candidate import Candidate
+from matforge.design.filters import CandidateFilter
+from matforge.design.spec import CampaignSpec, spec_from_dict
+from matforge.design.store import CampaignStore
+from matforge.design.strategies import make_strategy
+from matforge.design.strategies.base import Context
+from matforge.errors import MatforgeError
+
+DB_NAME = "campaign.sqlite"
+
+
+class FeatureCache:
+    """Magpie features (or Magpie + fractions) per formula, computed once per campaign."""
+
+    def __init__(self, featurizer: str = "magpie"):
+        self.featurizer = featurizer
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, formulas: list[str]) -> np.ndarray:
+        missing = [f for f in dict.fromkeys(formulas) if f not in self.cache]
+        if missing:
+            from matforge.representations.composition import element_fractions, magpie_features
+
+            feats = magpie_features(missing)
+            if self.featurizer == "magpie+fractions":
+                feats = np.hstack([feats, element_fractions(missing)])
+            for f, row in zip(missing, np.asarray(feats, dtype=float)):
+                self.cache[f] = row
+        if not formulas:
+            return np.zeros((0, 0))
+        return np.stack([self.cache[f] for f in formulas])
+
+
+def load_pool(source: str, split: str = "all", size: int | None = None,
+              seed: int = 0) -> list[Candidate]:
+    """Candidates from a pool file or data set: unique reduced formulas, optional seeded
+    subsample. Property columns in the pool file are ignored (strategies never see them)."""
+    from matforge.data import load_dataset
+    from matforge.oracles.lookup import reduced_formula
+
+    frame = load_dataset(source, split=split)
+    if "formula" not in frame.columns:
+        raise MatforgeError(f"pool {source}: needs a 'formula' column")
+    seen: dict[str, int] = {}
+    for i, f in enumerate(frame["formula"]):
+        seen.setdefault(reduced_formula(str(f)), i)
+    keys = list(seen)
+    if size is not None and size < len(keys):
+        rng = np.random.default_rng(seed)
+        keys = [keys[i] for i in sorted(rng.choice(len(keys), size=size, replace=False))]
+    has_cif = "cif" in frame.columns
+    out = []
+    for k in keys:
+        cif = frame["cif"].iloc[seen[k]] if has_cif else None
+        cand = Candidate(k) if not (isinstance(cif, str) and cif.strip()) else \
+            Candidate.from_structure(cif)
+        cand.provenance["source"] = "pool"
+        out.append(cand)
+    if not out:
+        raise MatforgeError(f"pool {source} is empty")
+    return out
+
+
+class Campaign:
+    """One campaign in one run folder."""
+
+    def __init__(self, spec: CampaignSpec | None, out: str | Path, resume: bool = False,
+                 progress: bool = True, overrides: dict[str, Any] | None = None):
+        self.out = Path(out)
+        db = self.out / DB_NAME
+        if db.exists() and not resume:
+            raise MatforgeError(f"{self.out} already holds a campaign: use --resume to continue "
+                                "it, or another --out")
+        if resume and not db.exists():
+            raise MatforgeError(f"nothing to resume: {db} does not exist")
+        self.store = CampaignStore(db)
+        stored = self.store.get_meta("spec")
+        if stored is not None:
+            base = spec_from_dict(stored)
+            if spec is not None:  # where to run may change on resume, what to run may not
+                base = base.model_copy(update={"executor": spec.executor, "workers": spec.workers,
+                                               "ray_address": spec.ray_address})
+            # on resume only where to run and how far to go may change
+            allowed = {"executor", "workers", "ray_address", "budget"}
+            extra = {k: v for k, v in (overrides or {}).items() if k in allowed and v is not None}
+            if extra:
+                base = base.model_copy(update=extra)
+                self.store.set_meta(spec=base.model_dump(mode="json"))
+            spec = base
+        elif spec is None:
+            raise MatforgeError("a new campaign needs a spec")
+        else:
+            self.store.set_meta(spec=spec.model_dump(mode="json"), version=1,
+                                created=time.time())
+        self.spec: CampaignSpec = spec
+        self.progress = progress
+        self.features = FeatureCache(spec.strategy.options.get("featurizer", "magpie"))
+
+    # -- set-up --------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        from matforge.oracles.plugins import build_oracle
+
+        spec = self.spec
+        self.filter = CandidateFilter(spec.constraints)
+        self.pool: list[Candidate] | None = None
+        if spec.source.pool:
+            pool = load_pool(spec.source.pool, spec.source.pool_split, spec.source.pool_size,
+                             spec.seed)
+            verdicts = self.filter(pool)
+            if not self.store.get_meta("pool_verdicts"):
+                self.store.record_verdicts(-1, [{"formula": c.formula, "passed": ok,
+                                                 "reason": r} for c, (ok, r) in
+                                                zip(pool, verdicts)])
+                self.store.set_meta(pool_verdicts=True)
+            self.pool = [c for c, (ok, _) in zip(pool, verdicts) if ok]
+            if not self.pool:
+                raise MatforgeError("no pool candidate passes the constraints")
+        self.generator = None
+        if spec.source.generator:
+            from matforge.generators.base import load_generator
+
+            self.generator = load_generator(spec.source.generator)
+        if self.pool is None and self.generator is None:
+            raise MatforgeError("a campaign needs a pool (--pool) or a generator to propose from")
+        opts = dict(spec.oracle.options)
+        self.oracle = build_oracle(spec.oracle.kind, spec.oracle.target, spec.oracle.args,
+                                   spec.oracle.timeout, **opts)
+        self.strategy = make_strategy(spec.strategy.name, **spec.strategy.options)
+        self.initial = make_strategy("random")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        from matforge.design.executors import make_executor
+
+        self._setup()
+        spec = self.spec
+        executor = make_executor(spec.executor, self.oracle, spec.workers, spec.ray_address)
+        n_initial = spec.batch_size if spec.initial is None else spec.initial
+        bar = tqdm(total=spec.budget, desc=f"campaign ({spec.strategy.name})",
+                   disable=not self.progress)
+        try:
+            done = sum(1 for e in self.store.evaluations() if e["status"] in ("ok", "failed"))
+            bar.update(done)
+            steps = self.store.steps()
+            for st in steps:
+                if st["status"] != "done":
+                    self._evaluate(st["step"], executor, bar)
+            step = len(steps)
+            while True:
+                n_sel = self.store.n_selected()
+                if n_sel >= spec.budget:
+                    break
+                q = min(spec.batch_size, spec.budget - n_sel)
+                if n_sel < n_initial:
+                    q = min(q, n_initial - n_sel)
+                strategy = self.initial if n_sel < n_initial else self.strategy
+                selection = strategy.propose(self._context(step, q))
+                batch_rows = selection.rows(strategy.name)[:q]
+                if not batch_rows:
+                    break  # nothing left to propose
+                self.store.record_step(step, strategy.name, batch_rows, selection.scored,
+                                       selection.verdicts, selection.info)
+                latent_map = getattr(strategy, "latent_map", None)
+                if latent_map:
+                    self.store.set_meta(latent_map=latent_map)
+                self._evaluate(step, executor, bar)
+                step += 1
+        finally:
+            bar.close()
+            executor.close()
+        from matforge.design.report import write_outputs
+
+        return write_outputs(self.store, self.spec, self.out)
+
+    def _context(self, step: int, q: int) -> Context:
+        import random
+
+        rng = np.random.default_rng([self.spec.seed, step])
+        random.seed(self.spec.seed * 100_003 + step)
+        try:
+            import torch
+
+            torch.manual_seed(self.spec.seed * 100_003 + step)
+            torch.set_num_threads(min(2, torch.get_num_threads()))
+        except ImportError:  # pragma: no cover - torch is a dependency
+            pass
+        evals = self.store.evaluations()
+        evaluated = {e["formula"] for e in evals}
+        history = [{"formula": e["formula"], "values": e["values"], "step": e["step"]}
+                   for e in evals if e["status"] == "ok"]
+        pool = None if self.pool is None else [c for c in self.pool if c.formula not in evaluated]
+        return Context(step=step, batch_size=q, objectives=self.spec.objectives, history=history,
+                       evaluated=evaluated, pool=pool, rng=rng, seed=self.spec.seed,
+                       accept=self.filter, features=self.features, generator=self.generator,
+                       generate_per_step=self.spec.source.generate_per_step,
+                       options=self.spec.strategy.options)
+
+    def _evaluate(self, step: int, executor: Any, bar: Any) -> None:
+        todo = self.store.unfinished(step)
+        jobs = []
+        for e in todo:
+            cand = Candidate.from_structure(e["cif"]) if e["cif"] else Candidate(e["formula"])
+            cand.provenance.update(e["provenance"])
+            jobs.append(((step, e["idx"]), cand))
+        for (s, i), result in executor.run(jobs, on_start=lambda key: self.store.mark_running(
+                *key)):
+            values = {k: float(v) for k, v in result.values.items()}
+            self.store.record_result(s, i, result.status, values, result.reason,
+                                     float(result.seconds))
+            bar.update(1)
+        self.store.complete_step(step)
+
+
+def run_campaign(spec: CampaignSpec | None, out: str | Path, resume: bool = False,
+                 progress: bool = True, overrides: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """Run (or resume) a campaign; returns a summary with the output paths. On resume the
+    stored spec is used; `overrides` may change executor, workers, ray_address and budget."""
+    campaign = Campaign(spec, out, resume=resume, progress=progress, overrides=overrides)
+    try:
+        return campaign.run()
+    finally:
+        campaign.store.close()

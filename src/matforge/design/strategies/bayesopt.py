@@ -1,0 +1,87 @@
+"""Bayesian optimisation over a discrete candidate set (pool or generated): BoTorch qLogEI /
+qUCB (one objective) or qLogNEHVI (several) on a GP over PCA-reduced Magpie features, or the
+same acquisitions on a tree-ensemble surrogate whose members serve as posterior samples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matforge.design.acquisition import (
+    botorch_select,
+    chebyshev,
+    greedy_qei,
+    greedy_qucb,
+    random_weights,
+)
+from matforge.design.strategies._models import PoolEncoder, ensemble_samples, fit_gp, gp_mean_std
+from matforge.design.strategies.base import (
+    Context,
+    Selection,
+    Strategy,
+    candidates_from,
+    random_pick,
+)
+
+
+class BayesOpt(Strategy):
+    """options: model (gp|ensemble), surrogate (forest|ensemble, for model=ensemble),
+    acquisition (qei|qucb|qnehvi), beta, pca (GP input dimensions), members."""
+
+    name = "bayesopt"
+
+    def propose(self, ctx: Context) -> Selection:
+        o = self.options
+        cands, verdicts = candidates_from(ctx, max(ctx.generate_per_step, ctx.batch_size))
+        formulas, Y, U = ctx.history_arrays()
+        if len(formulas) < 5 or not cands:
+            idx = random_pick(ctx, cands, ctx.batch_size)
+            return Selection([cands[i] for i in idx], verdicts=verdicts)
+        names = [c.formula for c in cands]
+        acq = str(o.get("acquisition", "qei" if len(ctx.objectives) == 1 else "qnehvi")).lower()
+        model = str(o.get("model", "gp")).lower()
+        if model == "ensemble":
+            return self._ensemble(ctx, cands, names, formulas, Y, U, acq, verdicts)
+        return self._gp(ctx, cands, names, formulas, Y, acq, verdicts)
+
+    def _gp(self, ctx: Context, cands, names, formulas, Y, acq, verdicts) -> Selection:
+        import torch
+
+        o = self.options
+        pool_f = ctx.features(names)
+        hist_f = ctx.features(formulas)
+        pca = o.get("pca", 16)
+        enc = PoolEncoder(np.vstack([pool_f, hist_f]), n_components=int(pca) if pca else None)
+        Xp, Xh = enc(pool_f), enc(hist_f)
+        allx = np.vstack([Xp, Xh])
+        bounds = np.stack([allx.min(axis=0), allx.max(axis=0) + 1e-9])
+        gp = fit_gp(Xh, Y, bounds)
+        tX = torch.as_tensor(Xp, dtype=torch.double)
+        idx, values = botorch_select(gp, tX, ctx.batch_size, ctx.objectives,
+                                     torch.as_tensor(Y, dtype=torch.double), acquisition=acq,
+                                     beta=float(o.get("beta", 2.0)),
+                                     seed=ctx.seed * 1000 + ctx.step,
+                                     X_baseline=torch.as_tensor(Xh, dtype=torch.double))
+        mean, std = gp_mean_std(gp, Xp[idx])
+        return Selection([cands[i] for i in idx], mean=mean, std=std, acquisition=values,
+                         verdicts=verdicts, info={"model": "gp", "acquisition": acq})
+
+    def _ensemble(self, ctx: Context, cands, names, formulas, Y, U, acq, verdicts) -> Selection:
+        o = self.options
+        S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step,
+                             members=int(o.get("members", 8)), max_iter=int(o.get("max_iter", 100)),
+                             kind=str(o.get("surrogate", "forest")))
+        Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
+        if len(ctx.objectives) == 1:
+            samples, best = Us[..., 0], float(U[:, 0].max())
+        else:  # one random Chebyshev scalarisation per step (ParEGO-style)
+            w = random_weights(ctx.rng, len(ctx.objectives))
+            lo, hi = U.min(axis=0), U.max(axis=0)
+            samples = chebyshev(Us, w, lo, hi)
+            best = float(chebyshev(U, w, lo, hi).max())
+        if acq == "qucb":
+            idx, gains = greedy_qucb(samples, ctx.batch_size, float(o.get("beta", 2.0)))
+        else:
+            idx, gains = greedy_qei(samples, best, ctx.batch_size)
+        return Selection([cands[i] for i in idx], mean=S.mean(axis=0)[idx],
+                         std=S.std(axis=0)[idx], acquisition=gains, verdicts=verdicts,
+                         info={"model": "ensemble", "acquisition": acq})

@@ -1,0 +1,234 @@
+"""VAE and conditional VAE on the fixed-size MatGAN encoding (103 elements x counts 0..8).
+
+The encoder maps a one-hot count matrix to a latent Gaussian; the decoder gives, for every
+element, a distribution over its count (0 = absent). A property head on the latent mean is
+trained jointly, so the latent space is ordered by property: that head predicts properties
+for samples (`pred_<prop>` scores) and steers sampling by gradient descent on z toward a
+target (`latent_steps`). With `conditional=True` (the default when properties are given)
+the condition also enters encoder and decoder (cVAE); properties are dropped at random in
+training so the decoder also works without one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from matforge.candidate import Candidate
+from matforge.errors import MatforgeError
+from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.composition import common
+from matforge.representations.tokens import (
+    N_ELEMENTS,
+    count_matrix,
+    formulas_to_arrays,
+)
+
+
+class CompositionVAE(nn.Module):
+    def __init__(self, n_props: int, conditional: bool, max_count: int = 8, latent: int = 32,
+                 hidden: int = 512):
+        super().__init__()
+        self.n_props, self.conditional, self.max_count = n_props, conditional, max_count
+        d_in = N_ELEMENTS * (max_count + 1)
+        d_c = 2 * n_props if conditional else 0
+        # one hidden layer each way: deeper stacks sat on the "predict the marginals" plateau
+        self.enc = nn.Sequential(nn.Linear(d_in + d_c, hidden), nn.SiLU())
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+        self.dec = nn.Sequential(nn.Linear(latent + d_c, hidden), nn.SiLU(), nn.Linear(hidden, d_in))
+        self.head = nn.Sequential(nn.Linear(latent, 128), nn.SiLU(), nn.Linear(128, max(n_props, 1)))
+
+    def _c(self, values: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        return [values * mask, mask.float()] if self.conditional else []
+
+    def encode(self, onehot: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
+        h = self.enc(torch.cat([onehot.flatten(1)] + self._c(values, mask), dim=1))
+        return self.mu(h), self.logvar(h).clamp(-8, 8)
+
+    def decode(self, z: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.dec(torch.cat([z] + self._c(values, mask), dim=1))
+        return out.view(-1, N_ELEMENTS, self.max_count + 1)
+
+
+class VAEGenerator(Generator):
+    kind = "composition-vae"
+
+    def __init__(self, condition_on: Sequence[str] = (), conditional: bool | None = None,
+                 max_count: int = 8, latent: int = 32, hidden: int = 512, temperature: float = 0.0,
+                 latent_steps: int = 50, min_elements: int = 2, device: str | None = None):
+        self.condition_on = list(condition_on)
+        cond = bool(self.condition_on) if conditional is None else conditional
+        self.arch = {"conditional": cond, "max_count": max_count, "latent": latent, "hidden": hidden}
+        self.sampling = {"temperature": temperature, "latent_steps": latent_steps}
+        self.min_elements = min_elements
+        self.device = common.pick_device(device)
+        self.model = CompositionVAE(len(self.condition_on), **self.arch).to(self.device)
+        self.stats: dict[str, list[float]] = {}
+        self.info: dict[str, Any] = {}
+
+    def _onehot(self, el: np.ndarray, cnt: np.ndarray) -> torch.Tensor:
+        counts = torch.as_tensor(count_matrix(el, cnt, self.arch["max_count"]))
+        return nn.functional.one_hot(counts, self.arch["max_count"] + 1).float()
+
+    def fit(self, dataset: pd.DataFrame, epochs: int = 40, batch_size: int = 256,
+            lr: float = 3e-3, beta: float = 0.05, head_weight: float = 5.0,
+            max_minutes: float | None = 25.0, seed: int = 0, valid_only: bool = True,
+            cond_drop: float = 0.2, **_: Any) -> VAEGenerator:
+        """Train with KL annealed to `beta` over the first quarter of the epochs."""
+        common.set_threads()
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        ts = common.prepare(dataset, self.condition_on, 12, self.arch["max_count"], valid_only,
+                            self.min_elements)
+        self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
+        values, mask = common.scale(ts.props, self.condition_on, self.stats)
+        data = [self._onehot(ts.el, ts.cnt), torch.as_tensor(values), torch.as_tensor(mask)]
+        n = len(ts.formulas)
+        opt = torch.optim.Adam(self.model.parameters(), lr=lr)
+        timer = common.Timer(max_minutes)
+        steps_per_epoch = max(1, n // batch_size)
+        bar = tqdm(total=epochs * steps_per_epoch, desc=f"train {self.kind}", mininterval=2)
+        epoch, step, last = 0, 0, {}
+        for epoch in range(1, epochs + 1):
+            perm = torch.as_tensor(rng.permutation(n))
+            for s in range(0, n - batch_size + 1, batch_size):
+                idx = perm[s:s + batch_size]
+                x, v, m = (d[idx].to(self.device) for d in data)
+                m_in = m & (torch.rand(m.shape, device=self.device) > cond_drop)
+                mu, logvar = self.model.encode(x, v, m_in)
+                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+                logits = self.model.decode(z, v, m_in)
+                rec = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                  x.argmax(-1).reshape(-1), reduction="sum") / len(x)
+                kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
+                anneal = min(1.0, step / max(1, epochs * steps_per_epoch / 4))
+                loss = rec + beta * anneal * kl
+                if self.condition_on:
+                    pred = self.model.head(mu)
+                    err = ((pred - v) ** 2 * m).sum() / m.sum().clamp(min=1)
+                    loss = loss + head_weight * err
+                    last["head_mse"] = float(err.detach())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
+                last.update(rec=float(rec), kl=float(kl))
+                bar.update(1)
+                bar.set_postfix(rec=f"{last['rec']:.2f}", kl=f"{last['kl']:.1f}")
+                if timer.done():
+                    break
+            if timer.done():
+                break
+        bar.close()
+        self.info = {"n_train": n, "epochs": epoch, "train_seconds": round(timer.elapsed, 1),
+                     "valid_only": valid_only, "seed": seed,
+                     **{k: round(v, 4) for k, v in last.items()}}
+        return self
+
+    # ---------------------------------------------------------------- latent tools
+    @torch.no_grad()
+    def encode(self, formulas: Sequence[str]) -> np.ndarray:
+        """Latent means of compositions (for latent maps); unusable formulas give NaN rows."""
+        el, cnt, ok = formulas_to_arrays(list(formulas), 12, self.arch["max_count"], 1)
+        out = np.full((len(formulas), self.arch["latent"]), np.nan, dtype=np.float32)
+        if ok.any():
+            p = len(self.condition_on)
+            x = self._onehot(el[ok], cnt[ok]).to(self.device)
+            zero = torch.zeros((len(x), p), device=self.device)
+            mu, _ = self.model.encode(x, zero, zero.bool())
+            out[ok] = mu.cpu().numpy()
+        return out
+
+    def predict_properties(self, z: torch.Tensor) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            pred = self.model.head(z).cpu().numpy()
+        return {f"pred_{name}": pred[:, j] * self.stats[name][1] + self.stats[name][0]
+                for j, name in enumerate(self.condition_on)}
+
+    def optimise_latent(self, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                        steps: int, lr: float = 0.05, prior: float = 0.05) -> torch.Tensor:
+        """Gradient descent on z so the property head meets the (scaled) target; a small
+        pull toward the prior keeps z where the decoder has seen data."""
+        z = z.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        for _ in range(steps):
+            err = ((self.model.head(z) - target) ** 2 * mask).sum(1)
+            loss = (err + prior * (z ** 2).sum(1)).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return z.detach()
+
+    # ---------------------------------------------------------------- sampling
+    def _sample(self, n: int, condition: Condition | None, seed: int | None,
+                temperature: float | None = None, latent_steps: int | None = None
+                ) -> tuple[list[str], dict[str, np.ndarray]]:
+        t = self.sampling["temperature"] if temperature is None else temperature
+        steps = self.sampling["latent_steps"] if latent_steps is None else latent_steps
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(0 if seed is None else int(seed))
+        p = len(self.condition_on)
+        cond = common.condition_arrays(condition, self.condition_on, self.stats)
+        v = torch.zeros((n, p), device=self.device)
+        m = torch.zeros((n, p), dtype=torch.bool, device=self.device)
+        if cond is not None:
+            v[:] = torch.as_tensor(cond[0], device=self.device)
+            m[:] = torch.as_tensor(cond[1], device=self.device)
+        self.model.eval()
+        z = torch.randn((n, self.arch["latent"]), generator=gen, device=self.device)
+        if cond is not None and steps > 0:
+            z = self.optimise_latent(z, v, m.float(), steps)
+        with torch.no_grad():
+            logits = self.model.decode(z, v, m)
+        formulas = common.decode_count_logits(logits, t, gen, self.min_elements)
+        scores = self.predict_properties(z) if self.condition_on else {}
+        return formulas, scores
+
+    def sample_formulas(self, n: int, condition: Condition | None = None,
+                        seed: int | None = None, **kwargs: Any) -> list[str]:
+        out: list[str] = []
+        for s in range(0, n, 50_000):
+            out += self._sample(min(50_000, n - s), condition,
+                                None if seed is None else seed + s, **kwargs)[0]
+        return out
+
+    def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
+               reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
+        if n < 0:
+            raise MatforgeError("the number of samples must be >= 0")
+        prov = {"condition": json.dumps(condition)} if condition else {}
+        if reject_invalid:
+            formulas = common.reject_invalid(self.sample_formulas(n, condition, seed, **kwargs), n,
+                                             lambda k, s: self.sample_formulas(k, condition, s),
+                                             seed)
+            prov["filtered"] = "smact-strict"
+            return common.to_candidates(formulas, self.kind, seed, prov)
+        formulas, scores = self._sample(n, condition, seed, **kwargs)
+        return common.to_candidates(formulas, self.kind, seed, prov, scores)
+
+    def save(self, path: str | Path) -> Path:
+        path = write_config(path, self.kind, condition_on=self.condition_on, arch=self.arch,
+                            sampling=self.sampling, min_elements=self.min_elements,
+                            stats=self.stats, training=self.info)
+        torch.save(self.model.state_dict(), Path(path) / "weights.pt")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> VAEGenerator:
+        cfg = read_config(path)
+        gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
+                  **cfg["arch"], **cfg["sampling"])
+        gen.model.load_state_dict(torch.load(Path(path) / "weights.pt", map_location=gen.device,
+                                             weights_only=True))
+        gen.model.eval()
+        gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
+        return gen

@@ -1,0 +1,128 @@
+"""The surrogate protocol and the shared plumbing: inputs, model directories, loading.
+
+A surrogate maps materials to a property with an uncertainty: `fit(X, y)` and
+`predict(X) -> (mean, std)`. Inputs are formulas, Compositions, Candidates or Structures
+(composition models use the composition of any of these), so callers never convert.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+import numpy as np
+from pymatgen.core import Composition, Structure
+
+from matforge.candidate import Candidate
+from matforge.data.readers import parse_formula
+from matforge.errors import MatforgeError
+
+# kind (as written in config.json) -> "module:Class"
+SURROGATE_KINDS: dict[str, str] = {
+    "ensemble": "matforge.surrogates.ensemble:EnsembleSurrogate",
+    "attention": "matforge.surrogates.attention:AttentionSurrogate",
+}
+
+
+@runtime_checkable
+class Surrogate(Protocol):
+    """What the design loop needs from a property predictor."""
+
+    def fit(self, X: Iterable[Any], y: Iterable[float]) -> "Surrogate": ...
+
+    def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def as_compositions(X: Iterable[Any]) -> list[Composition]:
+    """Formulas, Compositions, Candidates or Structures -> Compositions (one clear error if not)."""
+    out: list[Composition] = []
+    for i, item in enumerate(X):
+        if isinstance(item, Composition):
+            out.append(item)
+        elif isinstance(item, Candidate):
+            out.append(item.composition)
+        elif isinstance(item, Structure):
+            out.append(item.composition)
+        elif isinstance(item, str):
+            out.append(parse_formula(item, row=i))
+        else:
+            raise MatforgeError(f"input {i}: expected a formula, Composition, Candidate or "
+                                f"Structure, got {type(item).__name__}")
+    if not out:
+        raise MatforgeError("no inputs given")
+    return out
+
+
+def composition_keys(X: Iterable[Any]) -> list[Composition | str]:
+    """Like `as_compositions`, but formula strings stay strings: the composition encoders
+    parse and cache them once, which is twice as fast on large sets."""
+    out: list[Composition | str] = []
+    for i, item in enumerate(X):
+        if isinstance(item, (Composition, str)):
+            out.append(item)
+        elif isinstance(item, (Candidate, Structure)):
+            out.append(item.composition)
+        else:
+            raise MatforgeError(f"input {i}: expected a formula, Composition, Candidate or "
+                                f"Structure, got {type(item).__name__}")
+    if not out:
+        raise MatforgeError("no inputs given")
+    return out
+
+
+def encode_safely(keys: list[Composition | str], encoder: Any) -> Any:
+    """Run a composition encoder; on failure name the first bad input in one line."""
+    try:
+        return encoder(keys)
+    except Exception:
+        for i, key in enumerate(keys):
+            comp = parse_formula(key, row=i) if isinstance(key, str) else key
+            for el in comp.elements:
+                if getattr(el, "Z", 999) > 103:
+                    raise MatforgeError(f"input {i}: element {el} is outside H..Lr") from None
+        raise
+
+
+def as_targets(y: Iterable[float], n: int) -> np.ndarray:
+    arr = np.asarray(list(y) if not isinstance(y, np.ndarray) else y, dtype=float).ravel()
+    if arr.shape[0] != n:
+        raise MatforgeError(f"{n} inputs but {arr.shape[0]} targets")
+    if not np.all(np.isfinite(arr)):
+        raise MatforgeError("targets contain NaN or infinite values")
+    return arr
+
+
+def read_model_config(path: str | Path) -> dict[str, Any]:
+    cfg = Path(path) / "config.json"
+    if not cfg.exists():
+        raise MatforgeError(f"{path}: not a surrogate model directory (no config.json)")
+    return json.loads(cfg.read_text())
+
+
+def write_model_config(path: str | Path, kind: str, **config: Any) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps({"kind": kind, **config}, indent=2,
+                                                 default=_json_default))
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def load_surrogate(path: str | Path) -> Surrogate:
+    """Rebuild a saved surrogate of any registered kind from its directory."""
+    from matforge.generators.base import resolve_model_dir
+
+    path = resolve_model_dir(path)
+    kind = read_model_config(path).get("kind")
+    if kind not in SURROGATE_KINDS:
+        raise MatforgeError(f"{path}: unknown surrogate kind {kind!r} "
+                            f"(known: {', '.join(sorted(SURROGATE_KINDS))})")
+    module, cls_name = SURROGATE_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), cls_name).load(path)

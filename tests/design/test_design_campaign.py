@@ -1,0 +1,86 @@
+import pandas as pd
+import pytest
+
+from matforge.design.campaign import run_campaign
+from matforge.design.spec import load_spec
+from matforge.design.store import CampaignStore
+from matforge.errors import MatforgeError
+
+
+def _spec(pool, table, strategy, **kw):
+    base = {"objectives": ["heat_of_formation:max"], "oracle": f"lookup:{table}",
+            "pool": str(pool), "strategy": strategy, "budget": 30, "batch_size": 10, "seed": 3}
+    base.update(kw)
+    return load_spec(None, **base)
+
+
+@pytest.mark.parametrize("strategy", ["random", "genetic", "generate_rank"])
+def test_campaign_writes_contract_outputs(tmp_path, castelli_tables, strategy):
+    pool, table = castelli_tables
+    summary = run_campaign(_spec(pool, table, strategy), tmp_path / "run", progress=False)
+    frame = pd.read_csv(tmp_path / "run" / "evaluations.csv")
+    assert list(frame.columns[:5]) == ["step", "formula", "heat_of_formation", "strategy",
+                                       "status"]
+    assert len(frame) == 30 and frame["formula"].is_unique
+    assert (frame["status"] == "ok").all()  # every pool formula is in the lookup table
+    assert frame["step"].is_monotonic_increasing
+    truth = pd.read_csv(table).set_index("formula")["heat_of_formation"]
+    assert frame.set_index("formula")["heat_of_formation"].equals(
+        truth.loc[frame["formula"]].rename("heat_of_formation").rename_axis("formula"))
+    assert (tmp_path / "run" / "report.html").read_text().startswith("<!doctype html>")
+    assert summary["evaluations"] == 30
+    with CampaignStore(tmp_path / "run" / "campaign.sqlite") as store:
+        assert [s["status"] for s in store.steps()] == ["done"] * 3
+        assert store.verdict_counts()["passed"] == 150
+        if strategy == "generate_rank":  # predictions with uncertainty are stored
+            chosen = [p for p in store.proposals(step=2) if p["selected"]]
+            assert all(p["std"] is not None and p["acquisition"] is not None for p in chosen)
+
+
+def test_same_seed_same_campaign_and_constraints(tmp_path, castelli_tables):
+    pool, table = castelli_tables
+    spec = _spec(pool, table, "genetic", budget=20)
+    spec.constraints.forbidden_elements = ["O"]
+    a = run_campaign(spec, tmp_path / "a", progress=False)
+    b = run_campaign(spec, tmp_path / "b", progress=False)
+    fa = pd.read_csv(a["evaluations_csv"])
+    fb = pd.read_csv(b["evaluations_csv"])
+    assert fa[["step", "formula"]].equals(fb[["step", "formula"]])
+    assert not any("O" in __import__("pymatgen.core").core.Composition(f).as_dict()
+                   for f in fa["formula"])
+    with pytest.raises(MatforgeError):  # an existing run folder needs --resume
+        run_campaign(spec, tmp_path / "a", progress=False)
+
+
+def test_bayesopt_gp_and_ensemble_two_objectives(tmp_path, castelli_tables):
+    pool, table = castelli_tables
+    spec = _spec(pool, table, "bayesopt", budget=20, batch_size=5)
+    s1 = run_campaign(spec, tmp_path / "gp", progress=False)
+    assert s1["evaluations"] == 20
+    spec2 = _spec(pool, table, "bayesopt", budget=20, batch_size=5,
+                  objectives=["heat_of_formation:max", "heat_of_formation:0.5..1.0"])
+    spec2.strategy.options = {"model": "ensemble"}
+    s2 = run_campaign(spec2, tmp_path / "ens", progress=False)
+    assert s2["hypervolume"] >= 0 and s2["pareto_size"] >= 1
+    assert "Pareto front" in (tmp_path / "ens" / "report.html").read_text()
+
+
+def test_cli_campaign_and_errors(tmp_path, castelli_tables):
+    from typer.testing import CliRunner
+
+    from matforge.cli import app
+
+    pool, table = castelli_tables
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    args = ["design", "--pool", str(pool), "--oracle", f"lookup:{table}", "--objective",
+            "heat_of_formation:1.0..1.5", "--strategy", "genetic", "--budget", "12",
+            "--batch-size", "6", "--out", str(out), "--seed", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out / "evaluations.csv")) == 12
+    result = runner.invoke(app, ["design", "--out", str(out), "--resume", "--budget", "18"])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, ["design", "--pool", str(pool), "--oracle", "lookup:/nope.csv",
+                              "--objective", "x:max", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and isinstance(bad.exception, (MatforgeError, SystemExit))

@@ -1,0 +1,53 @@
+"""`matforge relax` on a CSV (one unreadable row) and the stability oracle on candidates."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import typer
+from pymatgen.core import Lattice, Structure
+from typer.testing import CliRunner
+
+from matforge.candidate import Candidate
+from matforge.commands.relax import register
+from matforge.oracles.stability import ChgnetStabilityOracle, HullReference
+
+
+def _nacl() -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.4), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def test_relax_command_reports_bad_rows(tmp_path) -> None:
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"material_id": ["a", "b"],
+                  "cif": [_nacl().to(fmt="cif"), "data_broken\n_cell_length_a x"]}).to_csv(
+        src, index=False)
+    app, train_app = typer.Typer(), typer.Typer()
+    app.command("noop")(lambda: None)  # keep the sub-command name in the invocation
+    register(app, train_app)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["relax", str(src), "--out", str(out), "--fmax", "0.05"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(out)
+    assert list(frame["material_id"]) == ["a", "b"]
+    good, bad = frame.iloc[0], frame.iloc[1]
+    assert bool(good["converged"]) and good["steps"] > 0 and good["energy_per_atom"] < -3
+    assert Structure.from_str(good["cif"], fmt="cif").composition.reduced_formula == "NaCl"
+    assert "unreadable CIF" in bad["error"]
+    assert "relaxed 1/2" in res.output
+
+
+def test_stability_oracle(tmp_path) -> None:
+    refs = {"Na": -1.3, "Cl": -1.8}
+    hull = HullReference([], refs)
+    cands = [Candidate.from_structure(_nacl()), Candidate("Fe2O3")]
+    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, hull=hull, progress=False)
+    results = oracle.evaluate(cands)
+    assert [r.status for r in results] == ["ok", "failed"]
+    v = results[0].values
+    assert v["formation_energy_per_atom"] == pytest.approx(v["energy_per_atom"] + 1.55)
+    # no competing phases: the hull is the element tie line, so e_above_hull = E_f
+    assert v["e_above_hull"] == pytest.approx(v["formation_energy_per_atom"], abs=1e-6)
+    assert results[1].reason == "no structure to relax"
+    assert cands[0].structure is results[0].candidate.structure

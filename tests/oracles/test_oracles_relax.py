@@ -1,0 +1,63 @@
+"""Batched CHGNet relaxation: real model, tiny cells, failures isolated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matforge.oracles.relax import _CellState, get_potential, relax_structures
+
+
+def _cu(a: float = 3.61) -> Structure:
+    return Structure(Lattice.cubic(a), ["Cu"] * 4,
+                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def _nacl(a: float = 5.6) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def test_generalised_forces_match_ase_frechet_filter() -> None:
+    from ase.filters import FrechetCellFilter
+    from chgnet.model.dynamics import CHGNetCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    s = _nacl(5.4)
+    s = Structure(s.lattice, s.species, s.cart_coords + [[0.05, -0.03, 0.02], [0, 0, 0]],
+                  coords_are_cartesian=True)
+    pot = get_potential("chgnet")
+    energy, forces, stress = pot.efs([s])[0]
+    ours = _CellState(s, relax_cell=True).forces(forces, stress)
+    atoms = AseAtomsAdaptor.get_atoms(s)
+    atoms.calc = CHGNetCalculator(model=pot.model)
+    theirs = FrechetCellFilter(atoms).get_forces()
+    assert energy == pytest.approx(atoms.get_potential_energy() / len(atoms), abs=1e-4)
+    assert np.allclose(ours, theirs, atol=2e-3)
+
+
+def test_relax_lowers_energy_and_isolates_failures() -> None:
+    cu = _cu(3.8)  # 5% expanded fcc Cu
+    nacl = _nacl(5.4)
+    lonely = Structure(Lattice.cubic(15.0), ["H"], [[0, 0, 0]])  # isolated atom: no graph
+    heavy = Structure(Lattice.cubic(3.5), ["Am"], [[0, 0, 0]])  # Z = 95: outside CHGNet
+    results = relax_structures([cu, lonely, nacl, heavy, "not a cif"], fmax=0.05, steps=200,
+                               progress=False)
+    assert len(results) == 5
+    r_cu, r_h, r_nacl, r_am, r_bad = results
+    for res, start in ((r_cu, cu), (r_nacl, nacl)):
+        assert res.ok and res.converged, res.error
+        assert res.energy_per_atom < res.initial_energy_per_atom
+        assert res.fmax < 0.05 and res.steps > 0
+    assert r_cu.structure.volume < cu.volume  # the expanded cell shrinks back
+    assert 3.5 < r_cu.structure.lattice.a < 3.75
+    for res in (r_h, r_am, r_bad):
+        assert not res.ok and res.structure is None and res.error
+
+
+def test_fix_cell_and_bfgs() -> None:
+    cu = _cu(3.8)
+    res = relax_structures([cu], relax_cell=False, optimizer="bfgs", progress=False)[0]
+    assert res.ok and res.converged  # fcc: zero forces by symmetry, cell kept
+    assert res.steps == 0 and res.structure.volume == pytest.approx(cu.volume)

@@ -1,0 +1,52 @@
+"""`matforge train surrogate` and `matforge predict` end to end on real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
+    os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
+
+from matforge.cli import app  # noqa: E402
+from matforge.errors import MatforgeError  # noqa: E402
+
+
+def test_train_then_predict(tmp_path):
+    if not SHARED.exists() and "MATFORGE_DATA_DIR" not in os.environ:
+        pytest.skip("no data directory")
+    runner = CliRunner()
+    model = tmp_path / "bulk"
+    res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
+                              "log10_bulk_modulus", "--kind", "composition", "--out", str(model),
+                              "--max-train", "400", "--members", "2", "--seed", "1"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "test: n=" in res.output
+    assert (model / "MODEL_CARD.md").read_text().count("| test |") == 1
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"formula": ["NaCl", "MgO", "NaN", "Fe2O3"]}).to_csv(inp, index=False)
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["predict", "--model", str(model), str(inp), "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame["formula"]) == ["NaCl", "MgO", "NaN", "Fe2O3"]
+    assert (frame["std"].astype(float) > 0).all() and frame["mean"].astype(float).notna().all()
+
+
+def test_user_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["predict", "--model", str(tmp_path / "nope"), "x.csv",
+                              "--out", str(tmp_path / "o.csv")])
+    assert isinstance(res.exception, MatforgeError)
+    res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
+                              "no_such_column", "--out", str(tmp_path / "m")])
+    assert isinstance(res.exception, MatforgeError) and "no_such_column" in str(res.exception)
+    res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
+                              "log10_bulk_modulus", "--kind", "structure", "--out",
+                              str(tmp_path / "m")])
+    assert isinstance(res.exception, MatforgeError)
