@@ -235,7 +235,7 @@ def latent_map(model, out_png: Path, seed: int) -> str | None:
     sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(frame["e_above_hull"].to_numpy()[ok], 0, 0.5),
                     s=3, cmap="viridis")
     fig.colorbar(sc, label="e_above_hull (eV/atom, clipped at 0.5)")
-    ax.set_title("composition-vae latent means (PCA), 5,000 mp-e-hull train compositions")
+    ax.set_title("VAE latent means (PCA), 5,000 mp-e-hull train", fontsize=10)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)

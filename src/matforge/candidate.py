@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 from pymatgen.core import Composition, Structure
@@ -34,7 +35,7 @@ class Candidate:
             self.structure = to_structure(self.structure)
 
     @classmethod
-    def from_structure(cls, structure: Any, **kwargs: Any) -> "Candidate":
+    def from_structure(cls, structure: Any, **kwargs: Any) -> Candidate:
         structure = to_structure(structure)
         return cls(composition=structure.composition, structure=structure, **kwargs)
 
@@ -53,7 +54,7 @@ class Candidate:
         return row
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Candidate":
+    def from_row(cls, row: dict[str, Any]) -> Candidate:
         cif = row.get("cif")
         structure = None
         if isinstance(cif, str) and cif.strip():

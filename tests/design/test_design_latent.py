@@ -19,6 +19,7 @@ def tiny_vae(tmp_path_factory, castelli_tables):
     return folder
 
 
+@pytest.mark.slow
 def test_latent_bo_over_pool_and_decoding(tmp_path, castelli_tables, tiny_vae):
     pool, table = castelli_tables
     spec = load_spec(None, objectives=["heat_of_formation:max"], oracle=f"lookup:{table}",

@@ -86,3 +86,12 @@ def test_tiny_training_samples_csp_and_de_novo(tmp_path: Path) -> None:
     cands = loaded.sample(3, condition={"heat_ref": 0.5}, seed=0)
     assert len(cands) == 3 and all(len(c.structure) == 5 for c in cands)
     assert set(loaded.config["vocab"]) >= {e.symbol for c in cands for e in c.composition}
+
+
+@pytest.mark.parametrize("name,formula", [("perov-5", "SrTiO3"), ("carbon-24", "C")])
+def test_shipped_checkpoints_load_and_predict(name: str, formula: str) -> None:
+    gen = load_generator(name)
+    assert isinstance(gen, CrystalDiffusion)
+    gen.config["sample_steps"] = 3  # a loading/plumbing check, not a quality check
+    s = gen.propose(formula, k=1, seed=0)[0]
+    assert s.composition.reduced_formula == Composition(formula).reduced_formula

@@ -138,7 +138,7 @@ def test_evaluate_structures_end_to_end():
     close = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.06, 0, 0]])
     samples = frame([nacl, nacl.copy(), sto * (1, 1, 2), close])
     reference = frame([sto])
-    test = frame([nacl, sto])
+    test = frame([nacl, sto, nacl.copy()])  # a duplicate in the test set is recovered too
     r = evaluate(samples, reference=reference, test=test, targets=frame([sto]), n_jobs=1,
                  progress=False)
     m = r.metrics
@@ -158,3 +158,26 @@ def test_process_pool_keeps_order():
 
     items = list(range(-10, 0))
     assert pmap(abs, items, n_jobs=2, chunksize=3, progress=False) == [abs(i) for i in items]
+
+
+def test_symmetry_reduced_fingerprint_equals_plain_mean():
+    from matforge.metrics.fingerprints import (
+        _crystalnn,
+        composition_fingerprints,
+        structure_fingerprint,
+    )
+
+    s = perovskite()
+    s.perturb(0.02, seed=1)  # low symmetry: every site its own class
+    for struct in (perovskite(), s):
+        plain = np.mean([_crystalnn().featurize(struct, i) for i in range(len(struct))], axis=0)
+        assert np.allclose(structure_fingerprint(struct), plain, atol=1e-12)
+    comp = composition_fingerprints(["SrTiO3", "NaCl"])
+    assert comp.shape == (2, 132) and np.isfinite(comp).all()
+
+
+def test_formula_key_equals_reduced_formula_identity():
+    key = matching.formula_key
+    assert key("Na2Cl2") == key("ClNa") != key("NaCl2")
+    assert key("Ca(OH)2") == key("CaO2H2")
+    assert key("NaN") == key("Na1N1")  # sodium nitride, not a missing value

@@ -44,7 +44,7 @@ def test_reference_candidates_cover_families() -> None:
     assert {"A_cF8_227_a", "A_hP4_194_bc", "A_cF4_225_a"} <= names
     assert reference_candidates("H")[0][0] == "dimer"
     oxygen = reference_candidates("O")
-    dimer = [s for n, s, cell in oxygen if n == "dimer"][0]
+    dimer = next(s for n, s, _ in oxygen if n == "dimer")
     assert [n for n, _, cell in oxygen if not cell] == ["dimer"]
     assert dimer.composition.reduced_formula == "O2"
     assert 1.0 < dimer.get_distance(0, 1) < 1.6

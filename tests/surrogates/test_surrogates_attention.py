@@ -12,12 +12,12 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
     os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
 
-from matforge.data import load_dataset  # noqa: E402
-from matforge.errors import MatforgeError  # noqa: E402
-from matforge.surrogates import load_surrogate  # noqa: E402
-from matforge.surrogates.attention import AttentionSurrogate, mat2vec_table  # noqa: E402
+from matforge.data import load_dataset
+from matforge.errors import MatforgeError
+from matforge.surrogates import load_surrogate
+from matforge.surrogates.attention import AttentionSurrogate, mat2vec_table
 
-TARGET = "log10_bulk_modulus"
+TARGET = "bulk_modulus"
 
 
 @pytest.fixture(scope="module")

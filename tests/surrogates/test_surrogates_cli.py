@@ -13,8 +13,8 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
     os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
 
-from matforge.cli import app  # noqa: E402
-from matforge.errors import MatforgeError  # noqa: E402
+from matforge.cli import app
+from matforge.errors import MatforgeError
 
 
 def test_train_then_predict(tmp_path):
@@ -23,7 +23,7 @@ def test_train_then_predict(tmp_path):
     runner = CliRunner()
     model = tmp_path / "bulk"
     res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
-                              "log10_bulk_modulus", "--kind", "composition", "--out", str(model),
+                              "bulk_modulus", "--kind", "composition", "--out", str(model),
                               "--max-train", "400", "--members", "2", "--seed", "1"])
     assert res.exit_code == 0, res.output + repr(res.exception)
     assert "test: n=" in res.output
@@ -47,6 +47,6 @@ def test_user_errors(tmp_path):
                               "no_such_column", "--out", str(tmp_path / "m")])
     assert isinstance(res.exception, MatforgeError) and "no_such_column" in str(res.exception)
     res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
-                              "log10_bulk_modulus", "--kind", "structure", "--out",
+                              "bulk_modulus", "--kind", "structure", "--out",
                               str(tmp_path / "m")])
     assert isinstance(res.exception, MatforgeError)

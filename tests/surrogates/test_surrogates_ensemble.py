@@ -16,12 +16,12 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
     os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
 
-from matforge.data import load_dataset  # noqa: E402
-from matforge.surrogates import EnsembleSurrogate, Surrogate, load_surrogate  # noqa: E402
-from matforge.surrogates.calibration import StdCalibrator, calibration_report  # noqa: E402
-from matforge.surrogates.ensemble import _Forest, featurize  # noqa: E402
+from matforge.data import load_dataset
+from matforge.surrogates import EnsembleSurrogate, Surrogate, load_surrogate
+from matforge.surrogates.calibration import StdCalibrator, calibration_report
+from matforge.surrogates.ensemble import _Forest, featurize
 
-TARGET = "log10_bulk_modulus"
+TARGET = "bulk_modulus"
 
 
 @pytest.fixture(scope="module")

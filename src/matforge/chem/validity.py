@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 from pymatgen.core import Composition
 
@@ -65,7 +65,7 @@ def check_composition(composition: Composition | str,
         if abs(amount - round(amount)) > 1e-6:
             # Fractional (disordered) occupancies: scale to integers as far as is sensible.
             return _fractional(comp, oxidation_states_set)
-        counts.append(int(round(amount)))
+        counts.append(round(amount))
     return _check(symbols, tuple(counts), oxidation_states_set)
 
 
@@ -78,7 +78,7 @@ def _fractional(comp: Composition, oxidation_states_set: str) -> ChemVerdict:
     for scale in range(1, 21):
         amounts = [comp[el] * scale / min(comp.values()) for el in comp.elements]
         if all(abs(a - round(a)) < 1e-3 for a in amounts):
-            ints = [int(round(a)) for a in amounts]
+            ints = [round(a) for a in amounts]
             g = math.gcd(*ints)
             return _check(tuple(str(e) for e in comp.elements), tuple(i // g for i in ints),
                           oxidation_states_set)

@@ -28,18 +28,18 @@ def _options(pairs: list[str]) -> dict:
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
     @app.command("design")
     def design(
-        config: Path | None = typer.Argument(None, help="campaign spec (YAML)"),  # noqa: B008
+        config: Path | None = typer.Argument(None, help="campaign spec (YAML)"),
         pool: str | None = typer.Option(None, "--pool", help="candidate pool: CSV or data set"),
         pool_size: int | None = typer.Option(None, "--pool-size",
                                                 help="seeded subsample of the pool"),
         oracle: str | None = typer.Option(
             None, "--oracle", help="lookup:FILE.csv | chgnet | command:PROG | plugin:mod:attr"),
-        objective: list[str] = typer.Option(  # noqa: B008
+        objective: list[str] = typer.Option(
             [], "--objective", help="COL:max, COL:min or COL:LOW..HIGH (repeatable)"),
         strategy: str | None = typer.Option(
-            None, "--strategy", help="random, generate_rank, bayesopt, genetic, latent, "
-            "steering, gflownet"),
-        option: list[str] = typer.Option([], "--option",  # noqa: B008
+            None, "--strategy", help="random, generate_rank, bayesopt, genetic, latent "
+            "(steering and gflownet: not implemented yet)"),
+        option: list[str] = typer.Option([], "--option",
                                          help="strategy option KEY=VALUE"),
         budget: int | None = typer.Option(None, "--budget", help="oracle evaluations"),
         batch_size: int | None = typer.Option(None, "--batch-size"),
@@ -48,7 +48,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         ray_address: str | None = typer.Option(None, "--ray-address"),
         generator: str | None = typer.Option(None, "--generator",
                                                 help="model name/dir proposing candidates"),
-        out: Path = typer.Option(Path("matforge-design"), "--out",  # noqa: B008
+        out: Path = typer.Option(Path("matforge-design"), "--out",
                                  help="results folder (new or empty)"),
         seed: int | None = typer.Option(None, help="random seed; same seed, same output"),
         resume: bool = typer.Option(False, "--resume", help="continue the campaign in --out"),

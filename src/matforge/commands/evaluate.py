@@ -61,7 +61,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             None, "--test", help="test set for coverage, distributions, recovery"),
         targets: str | None = typer.Option(
             None, "--targets", help="CSP targets (structures): name[:split] or path"),
-        out: Path = typer.Option(..., "--out", help="output folder"),  # noqa: B008
+        out: Path = typer.Option(..., "--out", help="output folder"),
         sun_threshold: float = typer.Option(0.1, help="stability threshold, eV/atom above hull"),
         jobs: int | None = typer.Option(None, "--jobs", help="worker processes (default: cores)"),
         cov_cutoffs: str | None = typer.Option(

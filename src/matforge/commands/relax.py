@@ -47,7 +47,7 @@ def read_structure_rows(path: str | Path) -> list[dict]:
 def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                fmax: float = 0.1, steps: int = 500, optimizer: str = "fire",
                relax_cell: bool = True, max_atoms: int = 256,
-               formation_energy: bool = True) -> "object":
+               formation_energy: bool = True) -> object:
     """Relax every structure of a file and write the CSV; returns the output frame."""
     import pandas as pd
 
@@ -100,8 +100,8 @@ def _formation(res, refs) -> float | None:
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
     @app.command("relax")
     def relax_cmd(
-        input_path: Path = typer.Argument(..., help="CSV with a 'cif' column, a CIF folder, "
-                                          "a .cif or an .extxyz file"),
+        input_path: Path = typer.Argument(
+            ..., help="CSV with a 'cif' column, a CIF folder, a .cif or an .extxyz file"),
         out: Path = typer.Option(..., "--out", help="output CSV"),
         model: str = typer.Option("chgnet", help="chgnet or sevennet"),
         fmax: float = typer.Option(0.1, help="force criterion, eV/A (cell included)"),

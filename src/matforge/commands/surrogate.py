@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,13 +16,13 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         data: str = typer.Option(..., "--data", help="registered data set or file path"),
         target: str = typer.Option(..., "--target", help="property column to learn"),
         kind: str = typer.Option("composition", "--kind", help="composition or structure"),
-        model: Optional[str] = typer.Option(
+        model: str | None = typer.Option(
             None, "--model", help="composition: ensemble (default) or attention; structure: structure"),
         out: Path = typer.Option(..., "--out", help="model directory to write"),
         seed: int = typer.Option(0, help="random seed"),
-        max_train: Optional[int] = typer.Option(None, help="subsample the train split to N rows"),
-        members: Optional[int] = typer.Option(None, help="ensemble members"),
-        max_minutes: Optional[float] = typer.Option(
+        max_train: int | None = typer.Option(None, help="subsample the train split to N rows"),
+        members: int | None = typer.Option(None, help="ensemble members"),
+        max_minutes: float | None = typer.Option(
             None, help="training time budget (neural models)"),
         train_split: str = typer.Option("train", help="split to fit on"),
         val_split: str = typer.Option("val", help="split to calibrate the std on"),

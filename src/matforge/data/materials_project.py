@@ -10,7 +10,8 @@ response without a network.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -65,6 +66,6 @@ def fetch_materials_project(query: str, api_key: str | None = None) -> pd.DataFr
     try:
         with MPRester(api_key) as mpr:
             docs = mpr.materials.summary.search(fields=list(SUMMARY_FIELDS), **criteria)
-    except Exception as exc:  # network and API errors all end as one line
+    except Exception as exc:  # noqa: BLE001 - network and API errors all end as one line
         raise DataError(f"Materials Project query {query!r} failed: {exc}") from None
     return summary_docs_to_frame(docs)

@@ -35,7 +35,7 @@ def parse_formula(formula: object, source: str | None = None, row: int | None = 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comp = Composition(formula.strip())
-    except Exception as exc:  # pymatgen raises several types for malformed formulas
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises several types here
         raise DataError(f"cannot parse formula {formula!r} ({exc})", source, row) from None
     if comp.num_atoms <= 0:
         raise DataError(f"formula {formula!r} has no atoms", source, row)
@@ -52,7 +52,7 @@ def parse_cif(text: object, source: str | None = None, row: int | None = None) -
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             structure = Structure.from_str(text, fmt="cif")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - parsers raise many types
         raise DataError(f"malformed CIF ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
                         source, row) from None
     if len(structure) == 0:
@@ -86,7 +86,7 @@ def read_csv(path: str | Path, require: list[str] | None = None,
         frame = read_csv_frame(path)
     except pd.errors.EmptyDataError:
         raise DataError("file is empty", source) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - parsers raise many types
         raise DataError(f"not a readable CSV ({exc})", source) from None
     if frame.empty:
         raise DataError("file has a header but no rows", source)
@@ -136,7 +136,7 @@ def read_extxyz(path: str | Path) -> pd.DataFrame:
         raise DataError("file not found", str(path))
     try:
         frames = ase_read(str(path), index=":", format="extxyz")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - parsers raise many types
         raise DataError(f"not a readable extxyz file ({exc})", str(path)) from None
     rows = []
     for i, atoms in enumerate(frames, start=1):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -44,7 +44,7 @@ class DatasetSpec:
     url: str | None = None  # pattern with {folder} and {split}
     sha256: dict[str, str] = field(default_factory=dict)  # split -> checksum of the public file
     rename: dict[str, str] = field(default_factory=dict)  # raw column -> our column
-    loader: Callable[["DatasetSpec"], pd.DataFrame] | None = None  # for sets not in files
+    loader: Callable[[DatasetSpec], pd.DataFrame] | None = None  # for sets not in files
 
     @property
     def columns(self) -> list[str]:
@@ -77,8 +77,8 @@ def _matbench_phonons(spec: DatasetSpec) -> pd.DataFrame:
     path = _find_file(spec, "matbench_phonons.json.gz")
 
     def parse() -> pd.DataFrame:
-        import json
         import gzip
+        import json
 
         from pymatgen.core import Structure
 
@@ -185,8 +185,8 @@ _register(DatasetSpec(
 for _name, _folder, _prop, _unit, _desc, _src in [
     ("mp-e-hull", "mp_e_hull", "e_above_hull", "eV/atom", "MP energy above the convex hull", "Materials Project"),
     ("mp-mu-b", "mp_mu_b", "magnetic_moment", "muB/cell", "MP magnetic moment per cell", "Materials Project"),
-    ("mp-bulk-modulus", "mp_bulk_modulus", "log10_bulk_modulus", "log10 GPa", "MP bulk modulus", "Materials Project"),
-    ("mp-shear-modulus", "mp_shear_modulus", "log10_shear_modulus", "log10 GPa", "MP shear modulus", "Materials Project"),
+    ("mp-bulk-modulus", "mp_bulk_modulus", "bulk_modulus", "GPa", "MP bulk modulus (VRH)", "Materials Project"),
+    ("mp-shear-modulus", "mp_shear_modulus", "shear_modulus", "GPa", "MP shear modulus (VRH)", "Materials Project"),
     ("mp-elastic-anisotropy", "mp_elastic_anisotropy", "elastic_anisotropy", "ratio", "MP elastic anisotropy", "Materials Project"),
     ("oqmd-bandgap", "OQMD_Bandgap", "band_gap", "eV", "OQMD DFT band gap", "OQMD"),
     ("aflow-egap", "aflow__Egap", "band_gap", "eV", "AFLOW band gap", "AFLOW"),
@@ -263,7 +263,7 @@ def _read_split_file(spec: DatasetSpec, split: str) -> pd.DataFrame:
             parse_formula(formula, str(path), i + 1)
         return frame
 
-    return cached_frame(f"{spec.name}-{split}", [path], parse)
+    return cached_frame(f"{spec.name}-{split}", [path], parse, recipe=repr(sorted(spec.rename.items())))
 
 
 def load_dataset(name_or_path: str | Path, split: str = "all") -> pd.DataFrame:
@@ -321,7 +321,7 @@ def _read_single_file(spec: DatasetSpec) -> pd.DataFrame:
             parse_formula(formula, str(path), i + 1)
         return frame
 
-    return cached_frame(spec.name, [path], parse)
+    return cached_frame(spec.name, [path], parse, recipe=repr(sorted(spec.rename.items())))
 
 
 def _select_split(frame: pd.DataFrame, split: str, name: str) -> pd.DataFrame:

@@ -25,8 +25,9 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -207,6 +208,11 @@ def _run(cfg: DefaultDesignConfig, folder: Path, log: Log) -> dict[str, Any]:
     results = relax_structures([c.structure for c in structured], fmax=cfg.relax_fmax,
                                steps=cfg.relax_steps)
     references = ElementalReferences.default()
+    # elements missing from the shipped table are relaxed together, in one batch
+    missing = sorted({str(el) for c in structured for el in c.composition.elements} - set(references.entries))
+    if missing:
+        log(f"[references] computing CHGNet references for {', '.join(missing)}")
+        references.compute(missing)
     final = []
     for cand, res in zip(structured, results):
         if not res.ok:

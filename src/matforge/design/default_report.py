@@ -50,16 +50,16 @@ def write_default_report(path: Path, final: list[Candidate], screened: list[Cand
     fig.add_trace(go.Scattergl(
         x=[c.scores[f"pred_{target}"] for c in screened],
         y=[c.scores[f"pred_{target}_std"] for c in screened], mode="markers",
-        name="passed the filters", marker=dict(color="lightgray", size=5),
+        name="passed the filters", marker={"color": "lightgray", "size": 5},
         text=[c.formula for c in screened]))
     fig.add_trace(go.Scatter(
         x=[c.scores[f"pred_{target}"] for c in final],
         y=[c.scores[f"pred_{target}_std"] for c in final], mode="markers",
         name="ranked candidates", text=[c.formula for c in final],
-        marker=dict(size=9, color=[c.scores["formation_energy_per_atom"] for c in final],
-                    colorscale="RdBu_r", cmid=0, colorbar=dict(title="E_form (eV/atom)"))))
+        marker={"size": 9, "color": [c.scores["formation_energy_per_atom"] for c in final],
+                "colorscale": "RdBu_r", "cmid": 0, "colorbar": {"title": "E_form (eV/atom)"}}))
     fig.update_layout(xaxis_title=f"predicted {target}", yaxis_title="calibrated std",
-                      height=460, legend=dict(orientation="h"))
+                      height=460, legend={"orientation": "h"})
     report.figure(fig)
 
     report.heading(f"Candidates against the training distribution of {obj}")
@@ -77,7 +77,7 @@ def write_default_report(path: Path, final: list[Candidate], screened: list[Cand
         x=[c.scores["formation_energy_per_atom"] for c in final],
         y=[c.scores[f"pred_{target}"] for c in final], mode="markers+text",
         text=[c.formula for c in final], textposition="top center",
-        error_y=dict(type="data", array=[c.scores[f"pred_{target}_std"] for c in final])))
+        error_y={"type": "data", "array": [c.scores[f"pred_{target}_std"] for c in final]}))
     stab.update_layout(xaxis_title="CHGNet formation energy (eV/atom)",
                        yaxis_title=f"predicted {target}", height=480)
     report.figure(stab)

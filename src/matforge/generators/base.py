@@ -48,7 +48,7 @@ class Generator(ABC):
     kind: ClassVar[str]
 
     @abstractmethod
-    def fit(self, dataset: pd.DataFrame, **options: Any) -> "Generator": ...
+    def fit(self, dataset: pd.DataFrame, **options: Any) -> Generator: ...
 
     @abstractmethod
     def sample(self, n: int, condition: Condition | None = None,
@@ -59,7 +59,7 @@ class Generator(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: str | Path) -> "Generator": ...
+    def load(cls, path: str | Path) -> Generator: ...
 
 
 def write_config(path: str | Path, kind: str, **config: Any) -> Path:

@@ -28,12 +28,3 @@ def first_hits_by_formula(targets: Sequence[str], samples: Sequence[str]) -> np.
     for i, f in enumerate(samples):
         first.setdefault(f, i)
     return np.array([first.get(t, -1) for t in targets], dtype=int)
-
-
-def first_hits_by_structure(target_classes: Sequence[int], n_targets: int) -> np.ndarray:
-    """Invert per-sample matches (sample -> matched target or -1) into per-target first hits."""
-    out = np.full(n_targets, -1)
-    for i, t in enumerate(target_classes):
-        if t >= 0 and out[t] < 0:
-            out[t] = i
-    return out

@@ -33,7 +33,7 @@ class Result:
         return self.status == OK
 
     @classmethod
-    def failed(cls, candidate: Candidate, reason: str, seconds: float = 0.0) -> "Result":
+    def failed(cls, candidate: Candidate, reason: str, seconds: float = 0.0) -> Result:
         return cls(candidate=candidate, status=FAILED, values={}, reason=_one_line(reason),
                    seconds=seconds)
 

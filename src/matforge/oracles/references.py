@@ -15,11 +15,12 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from pymatgen.core import Element, Lattice, Structure
@@ -134,7 +135,7 @@ class ElementalReferences:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, cache_path: Path | None = None) -> "ElementalReferences":
+    def load(cls, path: str | Path, cache_path: Path | None = None) -> ElementalReferences:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
@@ -147,7 +148,7 @@ class ElementalReferences:
                    fmax=data.get("fmax", 0.05), steps=data.get("steps", 300))
 
     @classmethod
-    def default(cls, model: str = "chgnet") -> "ElementalReferences":
+    def default(cls, model: str = "chgnet") -> ElementalReferences:
         """The shipped table merged with the user cache; new elements go to the cache."""
         from matforge.data.paths import cache_dir
 
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     refs = ElementalReferences.load(out) if out.exists() else ElementalReferences(
         model=args.model, fmax=args.fmax, steps=args.steps)
     refs.cache_path = out
+    refs.meta["command"] = "python -m matforge.oracles.references " + " ".join(
+        argv if argv is not None else sys.argv[1:])
     start = time.perf_counter()
     chunk = max(args.chunk, 1)
     for k in range(0, len(elements), chunk):  # batched; the file grows, so a rerun resumes
@@ -249,8 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         for el in group:
             print(f"{el:3s} {refs.entries[el].energy_per_atom:9.4f} eV/atom "
                   f"{refs.entries[el].prototype}", flush=True)
-    refs.meta["command"] = "python -m matforge.oracles.references " + " ".join(
-        argv if argv is not None else sys.argv[1:])
     refs.meta["seconds"] = round(time.perf_counter() - start, 1)
     refs.save(out)
     return 0

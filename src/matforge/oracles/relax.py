@@ -13,9 +13,10 @@ the batch (per-structure convergence mask). One structure that fails is reported
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from pymatgen.core import Lattice, Structure

@@ -9,11 +9,12 @@ project generates), so that model errors largely cancel between candidate and co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -81,7 +82,7 @@ class HullReference:
     def from_structures(cls, structures: Sequence[Any],
                         references: ElementalReferences | None = None, model: str = "chgnet",
                         fmax: float = 0.1, steps: int = 300,
-                        cache: bool = True, progress: bool = True) -> "HullReference":
+                        cache: bool = True, progress: bool = True) -> HullReference:
         """Relax competing phases with `model` (cached on disk by content) and build the hull."""
         from matforge.data.paths import cache_dir
         from matforge.oracles.relax import relax_structures
@@ -105,7 +106,7 @@ class HullReference:
 
     @classmethod
     def from_dataset(cls, name_or_path: str, split: str = "all", limit: int | None = None,
-                     **kwargs: Any) -> "HullReference":
+                     **kwargs: Any) -> HullReference:
         """Competing phases from a structure data set (rows with `cif`), relaxed with the model."""
         from matforge.data import load_dataset
 
@@ -157,6 +158,12 @@ class ChgnetStabilityOracle(Oracle):
         relaxed = relax_structures([candidates[i].structure for i in todo], fmax=self.fmax,
                                    steps=self.steps, model=self.model, progress=self.progress,
                                    **self.relax_kwargs) if todo else []
+        refs = self.references
+        if isinstance(refs, ElementalReferences):  # one batched run for all missing elements
+            needed = {str(el) for r in relaxed if r.ok for el in r.structure.composition.elements}
+            # an element that cannot be computed fails its candidates one by one below
+            with contextlib.suppress(Exception):
+                refs.compute(sorted(needed))
         per = (time.perf_counter() - start) / max(len(todo), 1)
         for i, res in zip(todo, relaxed):
             cand = candidates[i]

@@ -9,8 +9,8 @@ Python loop per composition, so tens of thousands of compositions take about a s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 from pymatgen.core import Composition, Element

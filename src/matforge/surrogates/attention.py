@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,13 @@ from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
 from matforge.representations.composition import ELEMENTS, padded_elements
-from matforge.surrogates.base import as_targets, composition_keys, encode_safely, \
-    read_model_config, write_model_config
+from matforge.surrogates.base import (
+    as_targets,
+    composition_keys,
+    encode_safely,
+    read_model_config,
+    write_model_config,
+)
 from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
 
 
@@ -115,10 +121,10 @@ class AttentionSurrogate:
                  device: str | None = None, threads: int = 2):
         if embedding not in ("mat2vec", "learned"):
             raise MatforgeError("embedding must be 'mat2vec' or 'learned'")
-        self.params = dict(n_members=n_members, seed=seed, d_model=d_model, n_layers=n_layers,
-                           heads=heads, dropout=dropout, epochs=epochs, batch_size=batch_size,
-                           lr=lr, weight_decay=weight_decay, max_minutes=max_minutes,
-                           embedding=embedding)
+        self.params = {"n_members": n_members, "seed": seed, "d_model": d_model, "n_layers": n_layers,
+                           "heads": heads, "dropout": dropout, "epochs": epochs, "batch_size": batch_size,
+                           "lr": lr, "weight_decay": weight_decay, "max_minutes": max_minutes,
+                           "embedding": embedding}
         self.target = target
         self.progress = progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -144,7 +150,7 @@ class AttentionSurrogate:
         return None
 
     def fit(self, X: Iterable[Any], y: Iterable[float], X_val: Iterable[Any] | None = None,
-            y_val: Iterable[float] | None = None) -> "AttentionSurrogate":
+            y_val: Iterable[float] | None = None) -> AttentionSurrogate:
         """Train each member within the time budget; keep the epoch with the best val MAE."""
         torch.set_num_threads(min(self.threads, os.cpu_count() or 1))
         idx, frac = _encode(X)
@@ -202,7 +208,7 @@ class AttentionSurrogate:
             net.eval()
             self.members.append(net)
             history.append({"epochs": epochs_done, "best_val_mae": best})
-        self.info = {"n_train": int(len(idx)), "fit_seconds": round(time.perf_counter() - t0, 1),
+        self.info = {"n_train": len(idx), "fit_seconds": round(time.perf_counter() - t0, 1),
                      "members": history, "embedding": self.embedding_used}
         self.calibrator, self.calibrated = StdCalibrator(), False
         if val is not None:
@@ -244,7 +250,7 @@ class AttentionSurrogate:
         self.calibrator = StdCalibrator().fit(y, mean, raw)
         self.calibrated = True
         after = calibration_report(y, mean, self.calibrator(raw))
-        self.info["calibration"] = {"n_val": int(len(y)), "before": before.to_dict(),
+        self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),
                                     "after": after.to_dict(), **self.calibrator.to_dict()}
         return after
 
@@ -265,7 +271,7 @@ class AttentionSurrogate:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "AttentionSurrogate":
+    def load(cls, path: str | Path) -> AttentionSurrogate:
         path = Path(path)
         cfg = read_model_config(path)
         if cfg.get("kind") != cls.kind:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pymatgen.core import Composition, Structure
@@ -30,7 +31,7 @@ SURROGATE_KINDS: dict[str, str] = {
 class Surrogate(Protocol):
     """What the design loop needs from a property predictor."""
 
-    def fit(self, X: Iterable[Any], y: Iterable[float]) -> "Surrogate": ...
+    def fit(self, X: Iterable[Any], y: Iterable[float]) -> Surrogate: ...
 
     def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -41,9 +42,7 @@ def as_compositions(X: Iterable[Any]) -> list[Composition]:
     for i, item in enumerate(X):
         if isinstance(item, Composition):
             out.append(item)
-        elif isinstance(item, Candidate):
-            out.append(item.composition)
-        elif isinstance(item, Structure):
+        elif isinstance(item, (Candidate, Structure)):
             out.append(item.composition)
         elif isinstance(item, str):
             out.append(parse_formula(item, row=i))

@@ -42,7 +42,7 @@ def calibration_report(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> Cali
     nll = 0.5 * np.log(2 * np.pi * std**2) + 0.5 * (err / std) ** 2
     rho = stats.spearmanr(np.abs(err), std).statistic if len(y) > 2 else float("nan")
     return CalibrationReport(
-        n=int(len(y)), mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err**2).mean())),
+        n=len(y), mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err**2).mean())),
         coverage_68=float((z <= stats.norm.ppf(0.84)).mean()),
         coverage_95=float((z <= stats.norm.ppf(0.975)).mean()),
         miscalibration_area=float(np.abs(observed - levels).mean()),
@@ -56,7 +56,7 @@ class StdCalibrator:
     scale: float = 1.0
     floor: float = 0.0
 
-    def fit(self, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> "StdCalibrator":
+    def fit(self, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> StdCalibrator:
         y, mean, std = (np.asarray(a, dtype=float).ravel() for a in (y, mean, std))
         err2 = (y - mean) ** 2
         s2 = std**2
@@ -82,6 +82,6 @@ class StdCalibrator:
         return {"scale": self.scale, "floor": self.floor}
 
     @classmethod
-    def from_dict(cls, d: dict[str, float] | None) -> "StdCalibrator":
+    def from_dict(cls, d: dict[str, float] | None) -> StdCalibrator:
         d = d or {}
         return cls(scale=float(d.get("scale", 1.0)), floor=float(d.get("floor", 0.0)))

@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
 from matforge.representations.composition import (
-    ELEMENTS, element_fractions, magpie_feature_names, magpie_features)
-from matforge.surrogates.base import as_targets, composition_keys, encode_safely, \
-    read_model_config, write_model_config
+    ELEMENTS,
+    element_fractions,
+    magpie_feature_names,
+    magpie_features,
+)
+from matforge.surrogates.base import (
+    as_targets,
+    composition_keys,
+    encode_safely,
+    read_model_config,
+    write_model_config,
+)
 from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
 
 FEATURIZERS = ("magpie", "magpie+fractions")
@@ -57,7 +67,7 @@ class _Forest:
             setattr(self, name, arrays[name])
 
     @classmethod
-    def from_sklearn(cls, model: Any) -> "_Forest":
+    def from_sklearn(cls, model: Any) -> _Forest:
         parts: dict[str, list[np.ndarray]] = {k: [] for k in cls.FIELDS}
         offset = 0
         for (predictor,) in model._predictors:
@@ -101,7 +111,7 @@ class _Forest:
         return d
 
     @classmethod
-    def from_arrays(cls, data: Any, prefix: str) -> "_Forest":
+    def from_arrays(cls, data: Any, prefix: str) -> _Forest:
         return cls(float(data[f"{prefix}baseline"][0]),
                    **{k: np.asarray(data[f"{prefix}{k}"]) for k in cls.FIELDS})
 
@@ -120,10 +130,10 @@ class EnsembleSurrogate:
             raise MatforgeError("an ensemble needs n_members >= 2 for an uncertainty")
         if featurizer not in FEATURIZERS:
             raise MatforgeError(f"unknown featurizer {featurizer!r} (use {', '.join(FEATURIZERS)})")
-        self.params = dict(n_members=n_members, seed=seed, max_iter=max_iter,
-                           learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
-                           min_samples_leaf=min_samples_leaf, l2_regularization=l2_regularization,
-                           bootstrap=bootstrap, featurizer=featurizer)
+        self.params = {"n_members": n_members, "seed": seed, "max_iter": max_iter,
+                           "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
+                           "min_samples_leaf": min_samples_leaf, "l2_regularization": l2_regularization,
+                           "bootstrap": bootstrap, "featurizer": featurizer}
         self.target = target
         self.progress = progress
         # OpenMP threads for fitting (None: all). 1 by default: on a shared, oversubscribed CPU
@@ -136,7 +146,7 @@ class EnsembleSurrogate:
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Iterable[Any], y: Iterable[float], X_val: Iterable[Any] | None = None,
-            y_val: Iterable[float] | None = None) -> "EnsembleSurrogate":
+            y_val: Iterable[float] | None = None) -> EnsembleSurrogate:
         """Fit the members; with X_val/y_val also calibrate the std on them."""
         from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
@@ -160,7 +170,7 @@ class EnsembleSurrogate:
             with threadpool_limits(limits=self.n_threads, user_api="openmp"):
                 model.fit(feats[idx], target[idx])
             self.members.append(_Forest.from_sklearn(model))
-        self.info = {"n_train": int(len(feats)), "fit_seconds": round(time.perf_counter() - t0, 2)}
+        self.info = {"n_train": len(feats), "fit_seconds": round(time.perf_counter() - t0, 2)}
         self.calibrator, self.calibrated = StdCalibrator(), False
         if X_val is not None and y_val is not None:
             self.calibrate(X_val, y_val)
@@ -174,7 +184,7 @@ class EnsembleSurrogate:
         self.calibrator = StdCalibrator().fit(y, mean, raw)
         self.calibrated = True
         after = calibration_report(y, mean, self.calibrator(raw))
-        self.info["calibration"] = {"n_val": int(len(y)), "before": before.to_dict(),
+        self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),
                                     "after": after.to_dict(), **self.calibrator.to_dict()}
         return after
 
@@ -216,7 +226,7 @@ class EnsembleSurrogate:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "EnsembleSurrogate":
+    def load(cls, path: str | Path) -> EnsembleSurrogate:
         path = Path(path)
         cfg = read_model_config(path)
         if cfg.get("kind") != cls.kind:

@@ -6,6 +6,8 @@ replaced by a chemical neighbour: close Mendeleev number), stoichiometry mutatio
 crossover (elements aligned by electronegativity, each site taken from either parent).
 With a pool, children must be pool members; missing ones are filled with the pool members
 nearest (in feature space) to the parents, so the search stays local around good material.
+By default the offspring are screened by a tree-ensemble surrogate (UCB) before the oracle
+sees them (a surrogate-assisted GA); `surrogate: none` gives the plain GA.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pymatgen.core import Composition, Element
 
 from matforge.candidate import Candidate
 from matforge.design.objectives import pareto_mask
+from matforge.design.strategies._models import ensemble_samples
 from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, random_pick
 
 _EXCLUDED = {"He", "Ne", "Ar", "Kr", "Xe", "Rn", "Tc", "Pm", "Po", "At", "Fr", "Ra"}
@@ -102,7 +105,8 @@ def fitness(U: np.ndarray) -> np.ndarray:
 
 
 class Genetic(Strategy):
-    """options: population (parents kept), children (per batch slot), p_crossover."""
+    """options: population (parents kept), children (per batch slot), p_crossover,
+    surrogate (forest|ensemble|none: screen `screen` x batch offspring by UCB), kappa."""
 
     name = "genetic"
 
@@ -138,13 +142,26 @@ class Genetic(Strategy):
             verdicts: list[dict] = []
         else:
             kids, verdicts = filter_new(ctx, raw)
-        if len(kids) > ctx.batch_size:
-            kids = [kids[i] for i in sorted(random_pick(ctx, kids, ctx.batch_size))]
-        if len(kids) < ctx.batch_size and ctx.pool:
-            kids += self._nearest(ctx, parents, {c.formula for c in kids},
-                                  ctx.batch_size - len(kids))
-        return Selection(kids[: ctx.batch_size], verdicts=verdicts,
-                         info={"children": len(raw), "parents": len(parents)})
+        surrogate = str(o.get("surrogate", "forest")).lower()
+        want = ctx.batch_size * (int(o.get("screen", 5)) if surrogate != "none" else 1)
+        if len(kids) > want:
+            kids = [kids[i] for i in sorted(random_pick(ctx, kids, want))]
+        if len(kids) < want and ctx.pool:
+            kids += self._nearest(ctx, parents, {c.formula for c in kids}, want - len(kids))
+        info = {"children": len(raw), "parents": len(parents)}
+        if surrogate == "none" or len(kids) <= ctx.batch_size or len(formulas) < 10:
+            return Selection(kids[: ctx.batch_size], verdicts=verdicts, info=info)
+        # surrogate-assisted selection: screen the offspring with a tree ensemble's UCB
+        _, Y, _ = ctx.history_arrays()
+        S = ensemble_samples(formulas, Y, [c.formula for c in kids],
+                             seed=ctx.seed * 1000 + ctx.step, kind=surrogate)
+        Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
+        lo, hi = U.min(axis=0), U.max(axis=0)
+        scale = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+        score = ((Us.mean(0) + float(o.get("kappa", 1.0)) * Us.std(0) - lo) / scale).mean(1)
+        order = np.argsort(-score)[: ctx.batch_size]
+        return Selection([kids[i] for i in order], mean=S.mean(0)[order], std=S.std(0)[order],
+                         acquisition=score[order], verdicts=verdicts, info=info)
 
     @staticmethod
     def _nearest(ctx: Context, parents: list[Candidate], taken: set[str], n: int) -> list:

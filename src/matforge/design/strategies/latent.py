@@ -17,8 +17,7 @@ import numpy as np
 from matforge.candidate import Candidate
 from matforge.design.acquisition import botorch_select
 from matforge.design.strategies._models import PoolEncoder, fit_gp, gp_mean_std
-from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, \
-    random_pick
+from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, random_pick
 from matforge.errors import MatforgeError
 
 

@@ -115,7 +115,7 @@ class BlankFillingGenerator(Generator):
                 step += 1
                 for group in opt.param_groups:
                     group["lr"] = common.lr_at(timer.progress(step, steps_total), lr)
-                loss_value = float(loss)
+                loss_value = loss.item()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.3f}")
                 if timer.done():

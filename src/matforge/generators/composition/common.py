@@ -241,12 +241,12 @@ def reject_invalid(formulas: list[str], n: int, draw, seed: int | None,
     return kept[:n]
 
 
-def decode_count_logits(logits, temperature: float, generator, min_elements: int = 2
-                        ) -> list[str]:
+def decode_count_logits(logits, temperature: float, generator, min_elements: int = 2,
+                        max_elements: int = 6) -> list[str]:
     """(B, 103, C+1) count-class logits (class 0 = absent) to formulas. At temperature 0:
     argmax per element, topped up to `min_elements` with the most probable absent elements.
-    Else one draw per element; rows with fewer than `min_elements` elements decode to ''
-    (a failed sample, counted as such by the benchmark)."""
+    Else one draw per element. Rows with fewer than `min_elements` or more than
+    `max_elements` elements decode to '' (a failed sample, counted as such by the benchmark)."""
     import torch
 
     from matforge.representations.tokens import arrays_to_formulas, matrix_to_arrays
@@ -269,6 +269,6 @@ def decode_count_logits(logits, temperature: float, generator, min_elements: int
         counts = torch.multinomial(probs.reshape(b * e, c), 1, generator=generator).view(b, e)
     counts = counts.cpu().numpy()
     n_el = (counts > 0).sum(axis=1)
-    counts[(n_el < min_elements) | (n_el > 12)] = 0
-    formulas = arrays_to_formulas(*matrix_to_arrays(counts, max_elements=12))
+    counts[(n_el < min_elements) | (n_el > max_elements)] = 0
+    formulas = arrays_to_formulas(*matrix_to_arrays(counts, max_elements=max_elements))
     return formulas

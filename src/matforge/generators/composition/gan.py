@@ -99,7 +99,7 @@ class GANGenerator(Generator):
                     opt_c.zero_grad()
                     (-w + gp * penalty).backward()
                     opt_c.step()
-                    wdist = float(w)
+                    wdist = w.item()
                 c = self._drop(c_all[perm[s:s + batch_size]].to(self.device), cond_drop)
                 g_loss = -self.nets.score(self._fake(batch_size, c), c).mean()
                 opt_g.zero_grad()

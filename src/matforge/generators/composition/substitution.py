@@ -37,7 +37,7 @@ class SubstitutionGenerator(Generator):
         self.partners: dict[str, tuple[list[str], np.ndarray]] = {}
 
     def fit(self, dataset: pd.DataFrame, properties: list[str] | None = None,
-            **_: Any) -> "SubstitutionGenerator":
+            **_: Any) -> SubstitutionGenerator:
         frame = dataset.drop_duplicates("formula").reset_index(drop=True)
         comps = [Composition(f).reduced_composition for f in frame["formula"]]
         self.parents = [{str(e): float(a) for e, a in c.items()} for c in comps]
@@ -134,7 +134,7 @@ class SubstitutionGenerator(Generator):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SubstitutionGenerator":
+    def load(cls, path: str | Path) -> SubstitutionGenerator:
         cfg = read_config(path)
         gen = cls(max_substitutions=cfg.get("max_substitutions", 2), p_double=cfg.get("p_double", 0.3))
         payload = json.loads((Path(path) / "substitutions.json").read_text())

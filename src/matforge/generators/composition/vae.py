@@ -121,7 +121,7 @@ class VAEGenerator(Generator):
                 loss.backward()
                 opt.step()
                 step += 1
-                last.update(rec=float(rec), kl=float(kl))
+                last.update(rec=rec.item(), kl=kl.item())
                 bar.update(1)
                 bar.set_postfix(rec=f"{last['rec']:.2f}", kl=f"{last['kl']:.1f}")
                 if timer.done():
