@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
-    os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
 
 from matforge.data import load_dataset
 from matforge.errors import MatforgeError

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
-    os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
 
 from matforge.cli import app
 from matforge.errors import MatforgeError
 
 
-def test_train_then_predict(tmp_path):
-    if not SHARED.exists() and "MATFORGE_DATA_DIR" not in os.environ:
-        pytest.skip("no data directory")
+def test_train_then_predict(tmp_path, shared_data):
     runner = CliRunner()
     model = tmp_path / "bulk"
     res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",

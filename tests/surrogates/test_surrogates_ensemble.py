@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from pymatgen.core import Composition
 
 from matforge.candidate import Candidate
-from matforge.errors import MatforgeError
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-if "MATFORGE_DATA_DIR" not in os.environ and SHARED.exists():
-    os.environ["MATFORGE_DATA_DIR"] = str(SHARED)
-
 from matforge.data import load_dataset
+from matforge.errors import MatforgeError
 from matforge.surrogates import EnsembleSurrogate, Surrogate, load_surrogate
 from matforge.surrogates.calibration import StdCalibrator, calibration_report
 from matforge.surrogates.ensemble import _Forest, featurize

@@ -13,7 +13,6 @@ safetensors), and `MODEL_CARD.md` (data, split, command, metrics).
 from __future__ import annotations
 
 import importlib
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,8 +21,10 @@ import pandas as pd
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
+from matforge.model_dir import SHIPPED_MODELS, read_config, resolve_model_dir, write_config
 
-SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
+__all__ = ["GENERATOR_KINDS", "SHIPPED_MODELS", "Condition", "Generator", "load_generator",
+           "read_config", "register_generator", "resolve_model_dir", "write_config"]
 
 # kind -> "module:Class". Each generator module adds itself here (see `register_generator`).
 GENERATOR_KINDS: dict[str, str] = {
@@ -60,33 +61,6 @@ class Generator(ABC):
     @classmethod
     @abstractmethod
     def load(cls, path: str | Path) -> Generator: ...
-
-
-def write_config(path: str | Path, kind: str, **config: Any) -> Path:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps({"kind": kind, **config}, indent=2, default=str))
-    return path
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    cfg = Path(path) / "config.json"
-    if not cfg.exists():
-        raise MatforgeError(f"{path}: not a model directory (no config.json)")
-    return json.loads(cfg.read_text())
-
-
-def resolve_model_dir(name_or_dir: str | Path) -> Path:
-    path = Path(name_or_dir).expanduser()
-    if path.is_dir():
-        return path
-    shipped = SHIPPED_MODELS / str(name_or_dir)
-    if shipped.is_dir():
-        return shipped
-    available = sorted(p.name for p in SHIPPED_MODELS.iterdir() if p.is_dir()) \
-        if SHIPPED_MODELS.exists() else []
-    raise MatforgeError(f"no model {name_or_dir!r}: not a directory, and not a shipped model "
-                        f"(shipped: {', '.join(available) or 'none'})")
 
 
 def load_generator(name_or_dir: str | Path) -> Generator:

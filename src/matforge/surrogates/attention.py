@@ -24,13 +24,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
+from matforge.model_dir import read_config, write_config
 from matforge.representations.composition import ELEMENTS, padded_elements
 from matforge.surrogates.base import (
     as_targets,
     composition_keys,
     encode_safely,
-    read_model_config,
-    write_model_config,
 )
 from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
 
@@ -261,7 +260,7 @@ class AttentionSurrogate:
     def save(self, path: str | Path, **extra: Any) -> Path:
         if not self.members:
             raise MatforgeError("the surrogate is not fitted (call fit or load)")
-        path = write_model_config(path, self.kind, target=self.target, params=self.params,
+        path = write_config(path, self.kind, target=self.target, params=self.params,
                                   embedding_used=self.embedding_used, y_mean=self.y_mean,
                                   y_std=self.y_std, calibrator=self.calibrator.to_dict(),
                                   calibrated=self.calibrated, info=self.info,
@@ -273,7 +272,7 @@ class AttentionSurrogate:
     @classmethod
     def load(cls, path: str | Path) -> AttentionSurrogate:
         path = Path(path)
-        cfg = read_model_config(path)
+        cfg = read_config(path)
         if cfg.get("kind") != cls.kind:
             raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)

@@ -8,7 +8,6 @@ A surrogate maps materials to a property with an uncertainty: `fit(X, y)` and
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,6 +18,7 @@ from pymatgen.core import Composition, Structure
 from matforge.candidate import Candidate
 from matforge.data.readers import parse_formula
 from matforge.errors import MatforgeError
+from matforge.model_dir import read_config, resolve_model_dir
 
 # kind (as written in config.json) -> "module:Class"
 SURROGATE_KINDS: dict[str, str] = {
@@ -93,33 +93,10 @@ def as_targets(y: Iterable[float], n: int) -> np.ndarray:
     return arr
 
 
-def read_model_config(path: str | Path) -> dict[str, Any]:
-    cfg = Path(path) / "config.json"
-    if not cfg.exists():
-        raise MatforgeError(f"{path}: not a surrogate model directory (no config.json)")
-    return json.loads(cfg.read_text())
-
-
-def write_model_config(path: str | Path, kind: str, **config: Any) -> Path:
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps({"kind": kind, **config}, indent=2,
-                                                 default=_json_default))
-    return path
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    return str(obj)
-
-
 def load_surrogate(path: str | Path) -> Surrogate:
     """Rebuild a saved surrogate of any registered kind from its directory."""
-    from matforge.generators.base import resolve_model_dir
-
     path = resolve_model_dir(path)
-    kind = read_model_config(path).get("kind")
+    kind = read_config(path).get("kind")
     if kind not in SURROGATE_KINDS:
         raise MatforgeError(f"{path}: unknown surrogate kind {kind!r} "
                             f"(known: {', '.join(sorted(SURROGATE_KINDS))})")

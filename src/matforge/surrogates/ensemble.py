@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
+from matforge.model_dir import read_config, write_config
 from matforge.representations.composition import (
     ELEMENTS,
     element_fractions,
@@ -32,8 +33,6 @@ from matforge.surrogates.base import (
     as_targets,
     composition_keys,
     encode_safely,
-    read_model_config,
-    write_model_config,
 )
 from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
 
@@ -216,7 +215,7 @@ class EnsembleSurrogate:
     def save(self, path: str | Path, **extra: Any) -> Path:
         """config.json (parameters, calibration, metrics) + weights.npz (tree arrays)."""
         self._check_fitted()
-        path = write_model_config(path, self.kind, target=self.target, params=self.params,
+        path = write_config(path, self.kind, target=self.target, params=self.params,
                                   calibrator=self.calibrator.to_dict(), calibrated=self.calibrated,
                                   info=self.info, n_members=len(self.members), **extra)
         arrays: dict[str, np.ndarray] = {}
@@ -228,7 +227,7 @@ class EnsembleSurrogate:
     @classmethod
     def load(cls, path: str | Path) -> EnsembleSurrogate:
         path = Path(path)
-        cfg = read_model_config(path)
+        cfg = read_config(path)
         if cfg.get("kind") != cls.kind:
             raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
         weights = path / "weights.npz"

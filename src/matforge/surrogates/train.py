@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from matforge.errors import MatforgeError
-from matforge.surrogates.base import read_model_config
+from matforge.model_dir import read_config
 from matforge.surrogates.calibration import calibration_report
 
 MODELS = {"composition": ("ensemble", "attention"), "structure": ("structure",)}
@@ -92,7 +92,7 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
 
 
 def write_model_card(path: Path, run: dict[str, Any], metrics: dict[str, Any]) -> None:
-    cfg = read_model_config(path)
+    cfg = read_config(path)
     lines = [f"# {cfg['kind']} surrogate for `{run['target']}`", "",
              f"- data: `{run['data']}`", f"- train split: {run['splits']['train']}",
              f"- std calibrated on: {run['splits']['calibration']}",

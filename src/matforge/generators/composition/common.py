@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
+from matforge.model_dir import read_config, write_config
 from matforge.representations.tokens import canonical_keys, formulas_to_arrays
 
 DEFAULT_DATA = ("mp-e-hull", "mp-transport", "oqmd-bandgap")
@@ -272,3 +274,29 @@ def decode_count_logits(logits, temperature: float, generator, min_elements: int
     counts[(n_el < min_elements) | (n_el > max_elements)] = 0
     formulas = arrays_to_formulas(*matrix_to_arrays(counts, max_elements=max_elements))
     return formulas
+
+
+def save_torch_generator(gen: Any, module: Any, path: str | Path) -> Path:
+    """Config (condition, architecture, sampling, stats, training log) plus weights.pt."""
+    import torch
+
+    path = write_config(path, gen.kind, condition_on=gen.condition_on, arch=gen.arch,
+                        sampling=gen.sampling, min_elements=gen.min_elements,
+                        stats=gen.stats, training=gen.info)
+    torch.save(module.state_dict(), Path(path) / "weights.pt")
+    return Path(path)
+
+
+def load_torch_generator(cls: type, path: str | Path, device: str | None, module_attr: str) -> Any:
+    """Rebuild a generator saved by `save_torch_generator`; weights load with weights_only."""
+    import torch
+
+    cfg = read_config(path)
+    gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
+              **cfg["arch"], **cfg["sampling"])
+    module = getattr(gen, module_attr)
+    module.load_state_dict(torch.load(Path(path) / "weights.pt", map_location=gen.device,
+                                      weights_only=True))
+    module.eval()
+    gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
+    return gen

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.base import Condition, Generator
 from matforge.generators.composition import common
 from matforge.representations.tokens import N_ELEMENTS, count_matrix
 
@@ -162,19 +162,8 @@ class GANGenerator(Generator):
         return common.to_candidates(formulas, self.kind, seed, prov)
 
     def save(self, path: str | Path) -> Path:
-        path = write_config(path, self.kind, condition_on=self.condition_on, arch=self.arch,
-                            sampling=self.sampling, min_elements=self.min_elements,
-                            stats=self.stats, training=self.info)
-        torch.save(self.nets.state_dict(), Path(path) / "weights.pt")
-        return Path(path)
+        return common.save_torch_generator(self, self.nets, path)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> GANGenerator:
-        cfg = read_config(path)
-        gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
-                  **cfg["arch"], **cfg["sampling"])
-        gen.nets.load_state_dict(torch.load(Path(path) / "weights.pt", map_location=gen.device,
-                                            weights_only=True))
-        gen.nets.eval()
-        gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
-        return gen
+        return common.load_torch_generator(cls, path, device, "nets")

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.base import Condition, Generator
 from matforge.generators.composition import common
 from matforge.representations.tokens import (
     N_ELEMENTS,
@@ -216,19 +216,8 @@ class VAEGenerator(Generator):
         return common.to_candidates(formulas, self.kind, seed, prov, scores)
 
     def save(self, path: str | Path) -> Path:
-        path = write_config(path, self.kind, condition_on=self.condition_on, arch=self.arch,
-                            sampling=self.sampling, min_elements=self.min_elements,
-                            stats=self.stats, training=self.info)
-        torch.save(self.model.state_dict(), Path(path) / "weights.pt")
-        return Path(path)
+        return common.save_torch_generator(self, self.model, path)
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> VAEGenerator:
-        cfg = read_config(path)
-        gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
-                  **cfg["arch"], **cfg["sampling"])
-        gen.model.load_state_dict(torch.load(Path(path) / "weights.pt", map_location=gen.device,
-                                             weights_only=True))
-        gen.model.eval()
-        gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
-        return gen
+        return common.load_torch_generator(cls, path, device, "model")
