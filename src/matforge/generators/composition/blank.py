@@ -11,7 +11,6 @@ choosing parents near a property target when a condition is given.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -241,15 +240,9 @@ class BlankFillingGenerator(Generator):
 
     def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
                reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if n < 0:
-            raise MatforgeError("the number of samples must be >= 0")
-        prov = {"condition": json.dumps(condition)} if condition else {}
         if reject_invalid:
-            formulas = common.reject_invalid(self.sample_formulas(n, condition, seed, **kwargs), n,
-                                             lambda m, s: self.sample_formulas(m, condition, s),
-                                             seed)
-            prov["filtered"] = "smact-strict"
-            return common.to_candidates(formulas, self.kind, seed, prov)
+            return common.sample_valid(self, n, condition, seed, **kwargs)
+        prov = common.sampling_provenance(n, condition)
         formulas, parents = self.sample_formulas(n, condition, seed, return_parents=True, **kwargs)
         cands = common.to_candidates(formulas, self.kind, seed, prov)
         for c, p in zip(cands, parents):

@@ -9,6 +9,7 @@ not all-metal) are kept: the models learn chemistry from the valid part of what 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -225,6 +226,23 @@ def to_candidates(formulas: Iterable[str], kind: str, seed: int | None,
         sc = {k: float(v[i]) for k, v in (scores or {}).items()}
         out.append(Candidate(Composition(f), provenance=dict(prov), scores=sc))
     return out
+
+
+def sampling_provenance(n: int, condition: dict | None) -> dict[str, Any]:
+    """Check n and describe the condition for each candidate's provenance."""
+    if n < 0:
+        raise MatforgeError("the number of samples must be >= 0")
+    return {"condition": json.dumps(condition)} if condition else {}
+
+
+def sample_valid(gen: Any, n: int, condition: dict | None, seed: int | None,
+                 **kwargs: Any) -> list[Candidate]:
+    """n candidates that pass the strict SMACT check: `gen.sample_formulas`, resampled with
+    derived seeds until n are kept (the opt-in filter behind `sample(reject_invalid=True)`)."""
+    prov = {**sampling_provenance(n, condition), "filtered": "smact-strict"}
+    formulas = reject_invalid(gen.sample_formulas(n, condition, seed, **kwargs), n,
+                              lambda m, s: gen.sample_formulas(m, condition, s, **kwargs), seed)
+    return to_candidates(formulas, gen.kind, seed, prov)
 
 
 def reject_invalid(formulas: list[str], n: int, draw, seed: int | None,

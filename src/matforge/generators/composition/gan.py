@@ -9,7 +9,6 @@ random in training) is appended to both networks' inputs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
-from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator
 from matforge.generators.composition import common
 from matforge.representations.tokens import N_ELEMENTS, count_matrix
@@ -151,15 +149,11 @@ class GANGenerator(Generator):
 
     def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
                reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if n < 0:
-            raise MatforgeError("the number of samples must be >= 0")
-        prov = {"condition": json.dumps(condition)} if condition else {}
-        formulas = self.sample_formulas(n, condition, seed, **kwargs)
         if reject_invalid:
-            formulas = common.reject_invalid(formulas, n, lambda m, s: self.sample_formulas(
-                m, condition, s, **kwargs), seed)
-            prov["filtered"] = "smact-strict"
-        return common.to_candidates(formulas, self.kind, seed, prov)
+            return common.sample_valid(self, n, condition, seed, **kwargs)
+        prov = common.sampling_provenance(n, condition)
+        return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs), self.kind,
+                                    seed, prov)
 
     def save(self, path: str | Path) -> Path:
         return common.save_torch_generator(self, self.nets, path)

@@ -14,7 +14,6 @@ repeats), at least `min_elements` elements, only elements seen in training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
-from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
 from matforge.generators.composition import common
 from matforge.generators.composition.layers import Block, sample_logits
@@ -278,15 +276,11 @@ class TransformerGenerator(Generator):
     def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
                reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
         """n candidates. With `reject_invalid`, resample until n pass the strict SMACT check."""
-        if n < 0:
-            raise MatforgeError("the number of samples must be >= 0")
-        prov = {"condition": json.dumps(condition)} if condition else {}
-        formulas = self.sample_formulas(n, condition, seed, **kwargs)
         if reject_invalid:
-            formulas = common.reject_invalid(formulas, n, lambda m, s: self.sample_formulas(
-                m, condition, s, **kwargs), seed)
-            prov["filtered"] = "smact-strict"
-        return common.to_candidates(formulas, self.kind, seed, prov)
+            return common.sample_valid(self, n, condition, seed, **kwargs)
+        prov = common.sampling_provenance(n, condition)
+        return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs), self.kind,
+                                    seed, prov)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

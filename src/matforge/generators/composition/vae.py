@@ -11,7 +11,6 @@ training so the decoder also works without one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
-from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator
 from matforge.generators.composition import common
 from matforge.representations.tokens import (
@@ -203,15 +201,9 @@ class VAEGenerator(Generator):
 
     def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
                reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if n < 0:
-            raise MatforgeError("the number of samples must be >= 0")
-        prov = {"condition": json.dumps(condition)} if condition else {}
         if reject_invalid:
-            formulas = common.reject_invalid(self.sample_formulas(n, condition, seed, **kwargs), n,
-                                             lambda k, s: self.sample_formulas(k, condition, s),
-                                             seed)
-            prov["filtered"] = "smact-strict"
-            return common.to_candidates(formulas, self.kind, seed, prov)
+            return common.sample_valid(self, n, condition, seed, **kwargs)
+        prov = common.sampling_provenance(n, condition)
         formulas, scores = self._sample(n, condition, seed, **kwargs)
         return common.to_candidates(formulas, self.kind, seed, prov, scores)
 
