@@ -27,11 +27,12 @@ from matforge.errors import MatforgeError
 from matforge.model_dir import read_config, write_config
 from matforge.representations.composition import ELEMENTS, padded_elements
 from matforge.surrogates.base import (
+    CalibratedPredictions,
     as_targets,
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
+from matforge.surrogates.calibration import StdCalibrator
 
 
 def mat2vec_table() -> np.ndarray | None:
@@ -108,7 +109,7 @@ def laplace_nll(mu: torch.Tensor, log_std: torch.Tensor, y: torch.Tensor) -> tor
     return (math.sqrt(2.0) * (y - mu).abs() * torch.exp(-log_std) + log_std).mean()
 
 
-class AttentionSurrogate:
+class AttentionSurrogate(CalibratedPredictions):
     """Attention over element embeddings with a heteroscedastic head; `predict` -> (mean, std)."""
 
     kind = "attention"
@@ -237,25 +238,6 @@ class AttentionSurrogate:
         if len(outs) > 1:
             var = var + means.var(axis=0, ddof=1)
         return means.mean(axis=0), np.sqrt(var)
-
-    def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-        mean, raw = self.predict_raw(X)
-        return mean, self.calibrator(raw)
-
-    def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
-        mean, raw = self.predict_raw(X_val)
-        y = as_targets(y_val, len(mean))
-        before = calibration_report(y, mean, raw)
-        self.calibrator = StdCalibrator().fit(y, mean, raw)
-        self.calibrated = True
-        after = calibration_report(y, mean, self.calibrator(raw))
-        self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),
-                                    "after": after.to_dict(), **self.calibrator.to_dict()}
-        return after
-
-    def evaluate(self, X: Iterable[Any], y: Iterable[float]) -> CalibrationReport:
-        mean, std = self.predict(X)
-        return calibration_report(as_targets(y, len(mean)), mean, std)
 
     def save(self, path: str | Path, **extra: Any) -> Path:
         if not self.members:

@@ -19,6 +19,7 @@ from matforge.candidate import Candidate
 from matforge.data.readers import parse_formula
 from matforge.errors import MatforgeError
 from matforge.model_dir import read_config, resolve_model_dir
+from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
 
 # kind (as written in config.json) -> "module:Class"
 SURROGATE_KINDS: dict[str, str] = {
@@ -91,6 +92,36 @@ def as_targets(y: Iterable[float], n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise MatforgeError("targets contain NaN or infinite values")
     return arr
+
+
+
+class CalibratedPredictions:
+    """predict / calibrate / evaluate for a model whose `predict_raw(X)` gives (mean, raw std).
+
+    The raw spread is turned into a calibrated std by a `StdCalibrator` fitted on held-out
+    data; the class using this sets `self.calibrator`, `self.calibrated` and `self.info`.
+    """
+
+    def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and (calibrated, once `calibrate` ran) standard deviation per input."""
+        mean, raw = self.predict_raw(X)
+        return mean, self.calibrator(raw)
+
+    def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
+        """Fit the std scale and floor on held-out data; returns the calibrated report on it."""
+        mean, raw = self.predict_raw(X_val)
+        y = as_targets(y_val, len(mean))
+        before = calibration_report(y, mean, raw)
+        self.calibrator = StdCalibrator().fit(y, mean, raw)
+        self.calibrated = True
+        after = calibration_report(y, mean, self.calibrator(raw))
+        self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),
+                                    "after": after.to_dict(), **self.calibrator.to_dict()}
+        return after
+
+    def evaluate(self, X: Iterable[Any], y: Iterable[float]) -> CalibrationReport:
+        mean, std = self.predict(X)
+        return calibration_report(as_targets(y, len(mean)), mean, std)
 
 
 def load_surrogate(path: str | Path) -> Surrogate:

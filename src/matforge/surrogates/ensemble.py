@@ -30,11 +30,12 @@ from matforge.representations.composition import (
     magpie_features,
 )
 from matforge.surrogates.base import (
+    CalibratedPredictions,
     as_targets,
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
+from matforge.surrogates.calibration import StdCalibrator
 
 FEATURIZERS = ("magpie", "magpie+fractions")
 
@@ -115,7 +116,7 @@ class _Forest:
                    **{k: np.asarray(data[f"{prefix}{k}"]) for k in cls.FIELDS})
 
 
-class EnsembleSurrogate:
+class EnsembleSurrogate(CalibratedPredictions):
     """Bootstrap ensemble of gradient-boosted trees; `predict` returns (mean, std)."""
 
     kind = "ensemble"
@@ -175,18 +176,6 @@ class EnsembleSurrogate:
             self.calibrate(X_val, y_val)
         return self
 
-    def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
-        """Fit the std scale and floor on held-out data; returns the calibrated report on it."""
-        mean, raw = self.predict_raw(X_val)
-        y = as_targets(y_val, len(mean))
-        before = calibration_report(y, mean, raw)
-        self.calibrator = StdCalibrator().fit(y, mean, raw)
-        self.calibrated = True
-        after = calibration_report(y, mean, self.calibrator(raw))
-        self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),
-                                    "after": after.to_dict(), **self.calibrator.to_dict()}
-        return after
-
     # -- prediction --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not self.members:
@@ -201,15 +190,6 @@ class EnsembleSurrogate:
     def predict_raw(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
         preds = self.predict_members(X)
         return preds.mean(axis=0), preds.std(axis=0, ddof=1)
-
-    def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and (calibrated, once `calibrate` ran) standard deviation per input."""
-        mean, raw = self.predict_raw(X)
-        return mean, self.calibrator(raw)
-
-    def evaluate(self, X: Iterable[Any], y: Iterable[float]) -> CalibrationReport:
-        mean, std = self.predict(X)
-        return calibration_report(as_targets(y, len(mean)), mean, std)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path, **extra: Any) -> Path:
