@@ -36,14 +36,30 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         condition: list[str] = typer.Option([], "--condition", help="PROP=VALUE or PROP=LOW..HIGH"),
         seed: int = typer.Option(0, help="random seed"),
         out: Path = typer.Option(..., "--out", help="output CSV"),
+        valid_only: bool = typer.Option(
+            False, "--valid-only", help="compositions: resample until each passes the strict "
+            "SMACT check (charge-neutral, electronegativity-balanced, not all-metal)"),
+        novel_only: bool = typer.Option(
+            False, "--novel-only", help="compositions: resample until each is distinct and "
+            "absent from the model's training data"),
     ) -> None:
         """Sample compositions or structures from a trained generator into a CSV."""
+        import inspect
+
         from matforge.candidate import write_candidates
         from matforge.generators.base import load_generator
 
         if n <= 0:
             raise MatforgeError("-n must be positive")
         generator = load_generator(model)
-        candidates = generator.sample(n, condition=parse_conditions(condition) or None, seed=seed)
+        flags = {"reject_invalid": ("--valid-only", valid_only),
+                 "novel_only": ("--novel-only", novel_only)}
+        options = {key: True for key, (_, on) in flags.items() if on}
+        accepted = inspect.signature(generator.sample).parameters
+        unsupported = [flags[k][0] for k in options if k not in accepted]
+        if unsupported:
+            raise MatforgeError(f"{generator.kind} does not support {', '.join(unsupported)}")
+        candidates = generator.sample(n, condition=parse_conditions(condition) or None,
+                                      seed=seed, **options)
         write_candidates(candidates, out)
         typer.echo(f"wrote {len(candidates)} samples to {out}")

@@ -25,10 +25,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
+from matforge.chem import check_composition
+from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
-from matforge.generators.composition import common
+from matforge.generators.composition import common, known
 from matforge.generators.composition.layers import Block, sample_logits
-from matforge.representations.tokens import N_ELEMENTS, arrays_to_formulas, electronegativity_rank
+from matforge.representations.tokens import (
+    N_ELEMENTS,
+    arrays_to_formulas,
+    electronegativity_rank,
+    formulas_to_arrays,
+)
 
 EOS = N_ELEMENTS
 
@@ -92,13 +99,36 @@ class FormulaTransformer(nn.Module):
                                                cnt_tgt[has] - 1)
         return el_loss + cnt_loss
 
+    def log_prob(self, el: torch.Tensor, cnt: torch.Tensor, values: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+        """(B,) teacher-forced log-probability of each row (elements, end, counts): the
+        per-row version of `loss`, differentiable, for scoring and fine-tuning on rewards.
+        The sampling grammar (electronegativity order) is not applied: the logits are those
+        the training loss saw."""
+        b, k = el.shape
+        pos = torch.arange(1, k + 1, device=el.device).expand(b, k)
+        x = torch.cat([self.cond_token(values, mask), self.pair_embedding(el, cnt, pos)], dim=1)
+        h = self.run(x)
+        n_el = (el >= 0).sum(dim=1)
+        tgt = torch.cat([el, torch.full((b, 1), -1, device=el.device)], dim=1)
+        tgt = torch.where(tgt < 0, EOS, tgt)
+        t_idx = torch.arange(k + 1, device=el.device).expand(b, k + 1)
+        el_lp = self.el_head(h).log_softmax(-1).gather(-1, tgt[..., None])[..., 0]
+        el_lp = torch.where(t_idx <= n_el[:, None], el_lp, 0.0).sum(dim=1)
+        cnt_tgt = torch.cat([cnt, torch.ones((b, 1), dtype=cnt.dtype, device=cnt.device)], 1)
+        cnt_idx = (cnt_tgt - 1).clamp(0, self.max_count - 1)
+        cnt_lp = self.count_logits(h, tgt.clamp(max=EOS)).log_softmax(-1) \
+            .gather(-1, cnt_idx[..., None])[..., 0]
+        cnt_lp = torch.where(t_idx < n_el[:, None], cnt_lp, 0.0).sum(dim=1)
+        return el_lp + cnt_lp
+
 
 class TransformerGenerator(Generator):
     kind = "composition-transformer"
 
     def __init__(self, condition_on: Sequence[str] = (), max_elements: int = 8,
-                 max_count: int = 20, d_model: int = 96, n_layers: int = 2, n_heads: int = 4,
-                 d_ff: int = 192, dropout: float = 0.1, min_elements: int = 2,
+                 max_count: int = 20, d_model: int = 128, n_layers: int = 3, n_heads: int = 4,
+                 d_ff: int = 256, dropout: float = 0.1, min_elements: int = 2,
                  temperature: float = 1.0, top_p: float = 1.0, guidance: float = 1.5,
                  device: str | None = None):
         self.condition_on = list(condition_on)
@@ -111,6 +141,7 @@ class TransformerGenerator(Generator):
         self.stats: dict[str, list[float]] = {}
         self.allowed = torch.ones(N_ELEMENTS, dtype=torch.bool)
         self.info: dict[str, Any] = {}
+        self.known: frozenset[str] = frozenset()  # training compositions, for novel_only
 
     # ---------------------------------------------------------------- training
     def fit(self, dataset: pd.DataFrame, epochs: int = 30, batch_size: int = 512,
@@ -123,6 +154,7 @@ class TransformerGenerator(Generator):
         ts = common.prepare(dataset, self.condition_on, self.arch["max_elements"],
                             self.arch["max_count"], valid_only, self.min_elements)
         self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
+        self.known = frozenset(k for k in known.keys_of(dataset["formula"].astype(str)) if k)
         values, mask = common.scale(ts.props, self.condition_on, self.stats)
         self.allowed = torch.zeros(N_ELEMENTS, dtype=torch.bool)
         self.allowed[np.unique(ts.el[ts.el >= 0])] = True
@@ -274,13 +306,53 @@ class TransformerGenerator(Generator):
         return arrays_to_formulas(*self.sample_arrays(n, condition, seed, **kwargs))
 
     def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
-               reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        """n candidates. With `reject_invalid`, resample until n pass the strict SMACT check."""
-        if reject_invalid:
-            return common.sample_valid(self, n, condition, seed, **kwargs)
-        prov = common.sampling_provenance(n, condition)
-        return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs), self.kind,
-                                    seed, prov)
+               reject_invalid: bool = False, novel_only: bool = False,
+               **kwargs: Any) -> list[Candidate]:
+        """n candidates. With `reject_invalid`, resample until n pass the strict SMACT check;
+        with `novel_only`, until n distinct compositions absent from the training data."""
+        if not novel_only:
+            if reject_invalid:
+                return common.sample_valid(self, n, condition, seed, **kwargs)
+            prov = common.sampling_provenance(n, condition)
+            return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs),
+                                        self.kind, seed, prov)
+        if not self.known:
+            raise MatforgeError("this model was saved without its training compositions, so "
+                                "novel_only cannot tell which samples are new; retrain it")
+        prov = {**common.sampling_provenance(n, condition), "filtered": "novel" +
+                ("+smact-strict" if reject_invalid else "")}
+
+        def draw(m: int, s: int | None) -> list[str]:
+            return self.sample_formulas(m, condition, s, **kwargs)
+
+        def valid(f: str) -> bool:
+            return check_composition(f).valid_strict
+
+        formulas = known.reject_known(draw(n, seed), n, self.known, draw, seed,
+                                      keep=valid if reject_invalid else (lambda f: True))
+        return common.to_candidates(formulas, self.kind, seed, prov)
+
+    def log_likelihood(self, formulas: Sequence[str], condition: Condition | None = None,
+                       batch_size: int = 4096) -> torch.Tensor:
+        """(n,) log p(formula) under the model (unconditional unless `condition`), with
+        gradients when grad mode is on; -inf for formulas the model cannot encode (too many
+        elements, counts above max_count, fractional amounts)."""
+        el, cnt, ok = formulas_to_arrays(list(formulas), self.arch["max_elements"],
+                                         self.arch["max_count"], 1)
+        cond = common.condition_arrays(condition, self.condition_on, self.stats)
+        n_props = len(self.condition_on)
+        out = []
+        for s in range(0, len(el), batch_size):
+            e = torch.as_tensor(el[s:s + batch_size], device=self.device)
+            c = torch.as_tensor(cnt[s:s + batch_size], device=self.device)
+            v = torch.zeros((len(e), n_props), device=self.device)
+            m = torch.zeros((len(e), n_props), dtype=torch.bool, device=self.device)
+            if cond is not None:
+                v[:] = torch.as_tensor(cond[0], device=self.device)
+                m[:] = torch.as_tensor(cond[1], device=self.device)
+            out.append(self.model.log_prob(e, c, v, m))
+        lp = torch.cat(out) if out else torch.zeros(0, device=self.device)
+        return torch.where(torch.as_tensor(ok, device=self.device), lp, float("-inf"))
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -289,6 +361,8 @@ class TransformerGenerator(Generator):
                             stats=self.stats, training=self.info)
         torch.save({"model": self.model.state_dict(), "allowed": self.allowed},
                    Path(path) / "weights.pt")
+        if self.known:
+            known.save_keys(self.known, path)
         return Path(path)
 
     @classmethod
@@ -301,5 +375,6 @@ class TransformerGenerator(Generator):
         gen.allowed = state["allowed"]
         gen.stats = cfg.get("stats", {})
         gen.info = cfg.get("training", {})
+        gen.known = known.load_keys(path)
         gen.model.eval()
         return gen
