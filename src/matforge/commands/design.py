@@ -37,8 +37,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         objective: list[str] = typer.Option(
             [], "--objective", help="COL:max, COL:min or COL:LOW..HIGH (repeatable)"),
         strategy: str | None = typer.Option(
-            None, "--strategy", help="random, generate_rank, bayesopt, genetic, latent "
-            "(steering and gflownet: not implemented yet)"),
+            None, "--strategy", help="random, generate_rank, bayesopt, genetic, latent, "
+            "steering, gflownet"),
         option: list[str] = typer.Option([], "--option",
                                          help="strategy option KEY=VALUE"),
         budget: int | None = typer.Option(None, "--budget", help="oracle evaluations"),

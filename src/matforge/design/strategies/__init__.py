@@ -13,9 +13,11 @@ STRATEGIES: dict[str, str] = {
     "bayesopt": "matforge.design.strategies.bayesopt:BayesOpt",
     "genetic": "matforge.design.strategies.genetic:Genetic",
     "latent": "matforge.design.strategies.latent:LatentOpt",
+    "steering": "matforge.design.strategies.steering:Steering",
+    "gflownet": "matforge.design.strategies.gflownet:GFlowNet",
 }
-# Named in issue 6 and not written yet; asking for them says so instead of "unknown".
-PLANNED = ("steering", "gflownet")
+# Strategies named in an issue and not written yet; asking for them says so, not "unknown".
+PLANNED: tuple[str, ...] = ()
 ALIASES = {"generate-rank": "generate_rank", "bo": "bayesopt", "ga": "genetic"}
 
 
