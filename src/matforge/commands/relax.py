@@ -47,8 +47,12 @@ def read_structure_rows(path: str | Path) -> list[dict]:
 def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                fmax: float = 0.1, steps: int = 500, optimizer: str = "fire",
                relax_cell: bool = True, max_atoms: int = 256,
-               formation_energy: bool = True) -> object:
-    """Relax every structure of a file and write the CSV; returns the output frame."""
+               formation_energy: bool = True, phonons: dict | None = None) -> object:
+    """Relax every structure of a file and write the CSV; returns the output frame.
+
+    `phonons` (options for `oracles.phonons.phonon_check`, {} for the defaults) adds
+    `min_phonon_freq_thz`, `dynamically_stable` and `phonon_error` for each relaxed structure.
+    """
     import pandas as pd
 
     from matforge.oracles.relax import relax_structures
@@ -79,6 +83,8 @@ def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                               initial_energy_per_atom=res.initial_energy_per_atom)
                 if refs is not None:
                     record["formation_energy_per_atom"] = _formation(res, refs)
+                if phonons is not None:
+                    record.update(phonon_columns(res.structure, model, phonons))
             else:
                 record["error"] = res.error
         out_rows.append(record)
@@ -87,6 +93,20 @@ def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     return frame
+
+
+def phonon_columns(structure, model: str, options: dict) -> dict:
+    """min_phonon_freq_thz, dynamically_stable, phonon_error for one structure (never raises
+    for a structure that is too big or that the model cannot handle: the reason is recorded)."""
+    from matforge.oracles.phonons import phonon_check
+
+    try:
+        res = phonon_check(structure, model=model, **options)
+    except Exception as exc:  # noqa: BLE001 - reported per row
+        return {"min_phonon_freq_thz": None, "dynamically_stable": None,
+                "phonon_error": " ".join(str(exc).split())[:200]}
+    return {"min_phonon_freq_thz": res.min_phonon_freq_thz,
+            "dynamically_stable": res.dynamically_stable, "phonon_error": ""}
 
 
 def _formation(res, refs) -> float | None:
@@ -109,10 +129,14 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         optimizer: str = typer.Option("fire", help="fire or bfgs"),
         fix_cell: bool = typer.Option(False, "--fix-cell", help="relax positions only"),
         max_atoms: int = typer.Option(256, help="atoms per batched model call"),
+        phonons: bool = typer.Option(
+            False, "--phonons", help="also check dynamic stability by phonons (small cells; "
+            "adds min_phonon_freq_thz, dynamically_stable, phonon_error; use a tight --fmax)"),
     ) -> None:
         """Relax every structure; write relaxed cif, energy_per_atom, converged, steps."""
         frame = relax_file(input_path, out, model=model, fmax=fmax, steps=steps,
-                           optimizer=optimizer, relax_cell=not fix_cell, max_atoms=max_atoms)
+                           optimizer=optimizer, relax_cell=not fix_cell, max_atoms=max_atoms,
+                           phonons={} if phonons else None)
         n_err = int((frame["error"].fillna("") != "").sum())
         typer.echo(f"relaxed {len(frame) - n_err}/{len(frame)} structures "
                    f"({int(frame['converged'].sum())} converged, {n_err} failed) -> {out}")

@@ -37,8 +37,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         if members is not None:
             opts["n_members"] = members
         if max_minutes is not None:
-            if (model or "ensemble") == "ensemble" and kind == "composition":
-                raise MatforgeError("--max-minutes applies to attention and structure models")
+            if kind == "structure" or (model or "ensemble") == "ensemble":
+                raise MatforgeError("--max-minutes applies to the attention model only")
             opts["max_minutes"] = max_minutes
         result = train_surrogate(
             data, target, out, kind=kind, model=model, seed=seed, max_train=max_train,

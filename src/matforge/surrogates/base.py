@@ -25,6 +25,7 @@ from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, ca
 SURROGATE_KINDS: dict[str, str] = {
     "ensemble": "matforge.surrogates.ensemble:EnsembleSurrogate",
     "attention": "matforge.surrogates.attention:AttentionSurrogate",
+    "structure": "matforge.surrogates.structure:StructureSurrogate",
 }
 
 

@@ -120,6 +120,7 @@ class EnsembleSurrogate(CalibratedPredictions):
     """Bootstrap ensemble of gradient-boosted trees; `predict` returns (mean, std)."""
 
     kind = "ensemble"
+    featurizers = FEATURIZERS
 
     def __init__(self, n_members: int = 5, seed: int = 0, max_iter: int = 300,
                  learning_rate: float = 0.1, max_leaf_nodes: int = 31, min_samples_leaf: int = 10,
@@ -128,8 +129,9 @@ class EnsembleSurrogate(CalibratedPredictions):
                  progress: bool = True, n_threads: int | None = 1):
         if n_members < 2:
             raise MatforgeError("an ensemble needs n_members >= 2 for an uncertainty")
-        if featurizer not in FEATURIZERS:
-            raise MatforgeError(f"unknown featurizer {featurizer!r} (use {', '.join(FEATURIZERS)})")
+        if featurizer not in self.featurizers:
+            raise MatforgeError(f"unknown featurizer {featurizer!r} "
+                                f"(use {', '.join(self.featurizers)})")
         self.params = {"n_members": n_members, "seed": seed, "max_iter": max_iter,
                            "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
                            "min_samples_leaf": min_samples_leaf, "l2_regularization": l2_regularization,
@@ -144,6 +146,10 @@ class EnsembleSurrogate(CalibratedPredictions):
         self.calibrated = False
         self.info: dict[str, Any] = {}
 
+    def features(self, X: Iterable[Any]) -> np.ndarray:
+        """The model's input matrix (subclasses with other inputs override this)."""
+        return featurize(X, self.params["featurizer"])
+
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Iterable[Any], y: Iterable[float], X_val: Iterable[Any] | None = None,
             y_val: Iterable[float] | None = None) -> EnsembleSurrogate:
@@ -151,7 +157,7 @@ class EnsembleSurrogate(CalibratedPredictions):
         from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
 
-        feats = featurize(X, self.params["featurizer"])
+        feats = self.features(X)
         target = as_targets(y, len(feats))
         if len(feats) < 10:
             raise MatforgeError(f"need at least 10 training rows, got {len(feats)}")
@@ -184,7 +190,7 @@ class EnsembleSurrogate(CalibratedPredictions):
     def predict_members(self, X: Iterable[Any]) -> np.ndarray:
         """(n_members, n) predictions of every member."""
         self._check_fitted()
-        feats = featurize(X, self.params["featurizer"])
+        feats = self.features(X)
         return np.stack([m.predict(feats) for m in self.members])
 
     def predict_raw(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:

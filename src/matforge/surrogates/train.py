@@ -18,6 +18,7 @@ from matforge.errors import MatforgeError
 from matforge.model_dir import read_config
 from matforge.surrogates.calibration import calibration_report
 
+CALIB_FRACTION = 0.15  # held out for calibration when train and val splits are the same
 MODELS = {"composition": ("ensemble", "attention"), "structure": ("structure",)}
 
 
@@ -32,6 +33,18 @@ def _split(data: str, split: str, target: str, max_rows: int | None, seed: int) 
     if max_rows is not None and len(frame) > max_rows:
         frame = frame.sample(n=max_rows, random_state=seed).reset_index(drop=True)
     return frame
+
+
+def holdout(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split off `fraction` of the rows for calibration, whole formulas at a time (no
+    composition on both sides), seeded."""
+    groups = frame["formula"].astype(str) if "formula" in frame.columns else \
+        pd.Series(np.arange(len(frame)).astype(str))
+    names = groups.unique()
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(names, size=max(1, round(fraction * len(names))), replace=False))
+    mask = groups.isin(held).to_numpy()
+    return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
 
 
 def build(kind: str, model: str | None, target: str, seed: int, **opts: Any) -> Any:
@@ -49,8 +62,9 @@ def build(kind: str, model: str | None, target: str, seed: int, **opts: Any) -> 
         from matforge.surrogates.attention import AttentionSurrogate
 
         return AttentionSurrogate(seed=seed, target=target, **opts)
-    raise MatforgeError("structure surrogates (a head on CHGNet features) are not implemented "
-                        "yet; use --kind composition")
+    from matforge.surrogates.structure import StructureSurrogate
+
+    return StructureSurrogate(seed=seed, target=target, **opts)
 
 
 def inputs(frame: pd.DataFrame, kind: str) -> list[Any]:
@@ -71,8 +85,13 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
                     **opts: Any) -> dict[str, Any]:
     """Fit on `train_split`, calibrate on `val_split`, score on `test_split`; save to `out`."""
     t0 = time.perf_counter()
-    train = _split(data, train_split, target, max_train, seed)
-    val = _split(data, val_split, target, None, seed)
+    if val_split == train_split:  # e.g. perov-5 here, whose published train split is absent
+        train, val = holdout(_split(data, train_split, target, None, seed), CALIB_FRACTION, seed)
+        if max_train is not None and len(train) > max_train:
+            train = train.sample(n=max_train, random_state=seed).reset_index(drop=True)
+    else:
+        train = _split(data, train_split, target, max_train, seed)
+        val = _split(data, val_split, target, None, seed)
     surrogate = build(kind, model, target, seed, **opts)
     surrogate.fit(inputs(train, kind), train[target].to_numpy(float))
     val_report = surrogate.calibrate(inputs(val, kind), val[target].to_numpy(float))
@@ -83,7 +102,9 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
         metrics["test"] = calibration_report(test[target].to_numpy(float), mean, std).to_dict()
     run = {"data": data, "target": target, "kind": kind, "splits": {
         "train": f"{train_split} ({len(train)} rows{', subsampled' if max_train else ''})",
-        "calibration": f"{val_split} ({len(val)} rows)", "test": test_split},
+        "calibration": f"{val_split} ({len(val)} rows"
+                       f"{', held out of the train split' if val_split == train_split else ''})",
+        "test": test_split},
         "seed": seed, "seconds": round(time.perf_counter() - t0, 1), "command": command,
         "python": platform.python_version()}
     path = surrogate.save(out, metrics=metrics, run=run)
