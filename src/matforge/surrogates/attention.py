@@ -32,7 +32,7 @@ from matforge.surrogates.base import (
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import StdCalibrator
+from matforge.surrogates.calibration import StdCalibrator, calibrator_from_dict
 
 
 def mat2vec_table() -> np.ndarray | None:
@@ -272,7 +272,7 @@ class AttentionSurrogate(CalibratedPredictions):
             model.members.append(net)
         model.embedding_used = cfg.get("embedding_used", "learned")
         model.y_mean, model.y_std = cfg["y_mean"], cfg["y_std"]
-        model.calibrator = StdCalibrator.from_dict(cfg.get("calibrator"))
+        model.calibrator = calibrator_from_dict(cfg.get("calibrator"))
         model.calibrated = bool(cfg.get("calibrated", False))
         model.info = cfg.get("info", {})
         return model

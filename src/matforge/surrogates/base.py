@@ -19,7 +19,7 @@ from matforge.candidate import Candidate
 from matforge.data.readers import parse_formula
 from matforge.errors import MatforgeError
 from matforge.model_dir import read_config, resolve_model_dir
-from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibration_report
+from matforge.surrogates.calibration import CalibrationReport, calibration_report, fit_calibrator
 
 # kind (as written in config.json) -> "module:Class"
 SURROGATE_KINDS: dict[str, str] = {
@@ -99,8 +99,9 @@ def as_targets(y: Iterable[float], n: int) -> np.ndarray:
 class CalibratedPredictions:
     """predict / calibrate / evaluate for a model whose `predict_raw(X)` gives (mean, raw std).
 
-    The raw spread is turned into a calibrated std by a `StdCalibrator` fitted on held-out
-    data; the class using this sets `self.calibrator`, `self.calibrated` and `self.info`.
+    The raw spread is turned into a calibrated std by a calibrator fitted on held-out data
+    (`fit_calibrator`: a global scale and floor, or per-spread-range scales); the class
+    using this sets `self.calibrator`, `self.calibrated` and `self.info`.
     """
 
     def predict(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -109,11 +110,11 @@ class CalibratedPredictions:
         return mean, self.calibrator(raw)
 
     def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
-        """Fit the std scale and floor on held-out data; returns the calibrated report on it."""
+        """Fit the std calibrator on held-out data; returns the calibrated report on it."""
         mean, raw = self.predict_raw(X_val)
         y = as_targets(y_val, len(mean))
         before = calibration_report(y, mean, raw)
-        self.calibrator = StdCalibrator().fit(y, mean, raw)
+        self.calibrator = fit_calibrator(y, mean, raw)
         self.calibrated = True
         after = calibration_report(y, mean, self.calibrator(raw))
         self.info["calibration"] = {"n_val": len(y), "before": before.to_dict(),

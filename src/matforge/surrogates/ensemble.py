@@ -35,7 +35,7 @@ from matforge.surrogates.base import (
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import StdCalibrator
+from matforge.surrogates.calibration import StdCalibrator, calibrator_from_dict
 
 FEATURIZERS = ("magpie", "magpie+fractions")
 
@@ -222,7 +222,7 @@ class EnsembleSurrogate(CalibratedPredictions):
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
         with np.load(weights, allow_pickle=False) as data:
             model.members = [_Forest.from_arrays(data, f"m{i}_") for i in range(cfg["n_members"])]
-        model.calibrator = StdCalibrator.from_dict(cfg.get("calibrator"))
+        model.calibrator = calibrator_from_dict(cfg.get("calibrator"))
         model.calibrated = bool(cfg.get("calibrated", False))
         model.info = cfg.get("info", {})
         return model
