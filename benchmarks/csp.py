@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS_DIR, write_results
@@ -31,13 +32,17 @@ PUBLISHED = {  # (match rate %, RMSE), trained on the full published train split
 
 
 SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None = all)
+CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
 
 
 def _model(method: str, dataset: str, val):
     if method == "template":
         from matforge.generators.crystal.template import TemplateCSP
 
-        return TemplateCSP(source=f"{dataset}-val").fit(val, source=f"{dataset}-val")
+        model = TemplateCSP(source=f"{dataset}-val").fit(val, source=f"{dataset}-val")
+        if CONSENSUS is not None:
+            model.consensus = CONSENSUS
+        return model
     if method == "random":
         from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
 
@@ -60,9 +65,12 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
     val = load_dataset(dataset, split="val")
     test = load_dataset(dataset, split="test").sample(frac=1.0, random_state=seed).head(n_test)
     targets = [Structure.from_str(c, fmt="cif") for c in test["cif"]]
-    val_formulas = {f for f in val["formula"]}
+    # Compare reduced formulas: the raw `formula` column lists the A-site cation first
+    # (CuCdN3 vs CdCuN3), so comparing raw strings finds almost no overlap.
+    val_formulas = {Composition(f).reduced_formula for f in val["formula"]}
     unseen = np.array([t.composition.reduced_formula not in val_formulas for t in targets])
     results = {}
+    load_before = os.getloadavg()
     for method in methods:
         t0 = time.perf_counter()
         model = _model(method, dataset, val)
@@ -97,7 +105,9 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
             m_unseen.pop("rms_per_target")
         results[method] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,
-                           "fit_seconds": fit_s,
+                           "fit_seconds": fit_s, "consensus": CONSENSUS,
+                           "load_average_1_5_15_before": load_before,
+                           "load_average_1_5_15_after": os.getloadavg(),
                            "sample_seconds_per_structure": sample_s / max(done * k, 1)}
         print(method, results[method], flush=True)
     return {"dataset": dataset, "n_test": n_test, "k": k, "seed": seed, "results": results,
@@ -130,6 +140,8 @@ def markdown(payload: dict) -> str:
             if not m:
                 continue
             where = "test subset" if part == "all" else "compositions absent from val"
+            if method == "template" and r.get("consensus") is not None:
+                label = f"template (vote of {r['consensus']})"
             lines.append(f"| {label} | {where} | {m['n_targets']} | "
                          f"{_fmt(m['match_rate'], True)} | {_fmt(m['rmse'])} | {k} | "
                          f"{_fmt(m['match_rate_best_of_k'], True)} | "
@@ -139,6 +151,12 @@ def markdown(payload: dict) -> str:
         lines.append(f"| {name} (published, full train split) | full test | - | {mr:.2f} | "
                      f"{rmse:.4f} | 1 | - | - | - |")
     lines += ["", payload["setup"] + "."]
+    loads = [(m, r["load_average_1_5_15_before"], r["load_average_1_5_15_after"])
+             for m, r in payload["results"].items() if r.get("load_average_1_5_15_before")]
+    for m, before, after in loads:
+        lines.append(f"Load average (1/5/15 min) for {m}: {before[0]:.1f}/{before[1]:.1f}/"
+                     f"{before[2]:.1f} before, {after[0]:.1f}/{after[1]:.1f}/{after[2]:.1f} "
+                     "after, on 2 CPU cores.")
     return "\n".join(lines)
 
 
@@ -153,12 +171,16 @@ def main() -> None:
     p.add_argument("--max-minutes", type=float, default=10.0, help="per method sampling limit")
     p.add_argument("--sample-steps", type=int, default=0, help="diffusion steps (0 = all)")
     p.add_argument("--tag", default="", help="suffix of the results file name")
+    p.add_argument("--consensus", type=int, default=-1,
+                   help="template: proposals in the consensus vote (-1 = model default)")
     args = p.parse_args()
     global SAMPLE_STEPS
     SAMPLE_STEPS = args.sample_steps or None
+    global CONSENSUS
+    CONSENSUS = args.consensus if args.consensus >= 0 else None
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "2")))
     payload = run(args.dataset, args.methods.split(","), args.n_test, args.k, args.seed,
                   args.max_minutes)
     # Methods can be run one at a time; keep earlier methods of the same protocol.

@@ -42,6 +42,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         novel_only: bool = typer.Option(
             False, "--novel-only", help="compositions: resample until each is distinct and "
             "absent from the model's training data"),
+        csp: str = typer.Option(
+            "", "--csp", help="composition models: give each composition a structure with "
+            "this CSP model (template, perov-5, carbon-24, random or a model dir); "
+            "compositions it cannot place are resampled"),
     ) -> None:
         """Sample compositions or structures from a trained generator into a CSV."""
         import inspect
@@ -59,7 +63,17 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         unsupported = [flags[k][0] for k in options if k not in accepted]
         if unsupported:
             raise MatforgeError(f"{generator.kind} does not support {', '.join(unsupported)}")
-        candidates = generator.sample(n, condition=parse_conditions(condition) or None,
-                                      seed=seed, **options)
+        cond = parse_conditions(condition) or None
+        if csp:
+            from matforge.commands.crystal import load_csp_model
+            from matforge.generators.crystal.denovo import generate_structures
+
+            candidates, n_skipped = generate_structures(
+                generator, load_csp_model(csp), n, seed=seed, condition=cond, **options)
+            write_candidates(candidates, out)
+            typer.echo(f"wrote {len(candidates)} structures to {out} ({n_skipped} sampled "
+                       f"compositions had no {csp} structure and were resampled)")
+            return
+        candidates = generator.sample(n, condition=cond, seed=seed, **options)
         write_candidates(candidates, out)
         typer.echo(f"wrote {len(candidates)} samples to {out}")

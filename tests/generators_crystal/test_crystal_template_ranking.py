@@ -1,0 +1,119 @@
+"""Ranking of template CSP proposals: the consensus vote, polymorph popularity (Carbon-24),
+and the de novo chain composition generator -> template CSP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Composition, Structure
+from typer.testing import CliRunner
+
+from matforge.candidate import Candidate, read_candidates
+from matforge.generators.crystal.denovo import attach_structures, generate_structures
+from matforge.generators.crystal.template import (
+    TemplateCSP,
+    consensus_order,
+    polymorph_popularity,
+)
+from matforge.metrics.csp import rms_dist
+
+NAN = np.nan
+
+
+def test_majority_family_beats_the_nearest_template() -> None:
+    # Proposal 0 (nearest template) stands alone; 1, 2 and 3 match each other (2 and 3 also
+    # match 4). The majority family {1, 2, 3} goes first, led by its nearest member, 1.
+    rms = np.array([[0, NAN, NAN, NAN, NAN],
+                    [NAN, 0, .1, .2, NAN],
+                    [NAN, .1, 0, .1, .1],
+                    [NAN, .2, .1, 0, .1],
+                    [NAN, NAN, .1, .1, 0]])
+    order = consensus_order(rms, rank_power=0.0)
+    assert order[0] == 1
+    assert sorted(order.tolist()) == [0, 1, 2, 3, 4]
+    assert order[-1] == 0  # the lone proposal has the least support
+    # Steep rank weights hand the decision back to the nearest template.
+    assert consensus_order(rms, rank_power=3.0)[0] == 0
+
+
+@pytest.fixture(scope="module")
+def carbon_six() -> list[Structure]:
+    from matforge.data import load_dataset
+
+    val = load_dataset("carbon-24", split="val").sample(frac=1.0, random_state=0).head(200)
+    cells = [Structure.from_str(c, fmt="cif") for c in val["cif"]]
+    return [s for s in cells if len(s) == 6][:60]
+
+
+def test_popularity_puts_the_recurring_carbon_polymorph_first(carbon_six) -> None:
+    templates, held_out = carbon_six[:30], carbon_six[30:]
+    pop = polymorph_popularity(templates, sample=30)
+    assert pop.shape == (30,) and 0 <= pop.min() and pop.max() <= 1 and pop.max() > 0
+    csp = TemplateCSP.from_structures(templates)
+    for t, p in zip(csp.templates, pop):
+        t.popularity = float(p)
+    csp._set_templates(csp.templates)
+    first = csp.propose("C6", k=1, seed=0)[0]
+    assert first.properties["template_index"] in set(np.flatnonzero(pop == pop.max()))
+    # Popularity among the templates predicts how many held-out 6-atom cells a template
+    # reproduces (Spearman 0.48-0.85 over three seeded draws), so the popular ones beat a
+    # typical template.
+    from scipy.stats import spearmanr
+
+    hits = np.array([sum(rms_dist(s, t) is not None for t in held_out) for s in templates])
+    assert spearmanr(pop, hits)[0] > 0.3
+    top = np.argsort(-pop, kind="stable")[:5]
+    assert hits[top].mean() > hits.mean()
+
+
+def test_popularity_survives_save_and_load(carbon_six, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"cif": [s.to(fmt="cif") for s in carbon_six[:12]]})
+    csp = TemplateCSP().fit(frame, popularity_sample=12)
+    loaded = TemplateCSP.load(csp.save(tmp_path / "tpl"))
+    assert [t.popularity for t in loaded.templates] == [t.popularity for t in csp.templates]
+    assert any(t.popularity > 0 for t in loaded.templates)
+
+
+class _FixedCompositions:
+    """A stand-in composition generator: cycles through fixed formulas, one unplaceable."""
+
+    kind = "fixed"
+
+    def __init__(self, formulas: list[str]):
+        self.formulas = formulas
+
+    def sample(self, n, condition=None, seed=None):
+        start = int(seed or 0)
+        return [Candidate(Composition(self.formulas[(start + i) % len(self.formulas)]),
+                          provenance={"generator": self.kind})
+                for i in range(n)]
+
+
+def test_denovo_chain_places_compositions_and_resamples_the_rest() -> None:
+    csp = TemplateCSP.from_aflow_prototypes()
+    gen = _FixedCompositions(["SrTiO3", "LiFePO4", "NaCl"])
+    placed, skipped = attach_structures(gen.sample(3, seed=0), csp)
+    assert skipped == ["LiFePO4"]  # no ABCD4 prototype
+    assert [c.formula for c in placed] == ["SrTiO3", "NaCl"]
+    assert all(c.structure is not None and c.provenance["csp"] == "crystal-template"
+               and c.provenance["generator"] == "fixed" for c in placed)
+    out, n_skipped = generate_structures(gen, csp, 4, seed=0)
+    assert len(out) == 4 and n_skipped >= 1
+    assert all(c.structure.composition.reduced_formula == c.formula for c in out)
+
+
+def test_generate_cli_chains_composition_model_and_template_csp(tmp_path: Path) -> None:
+    from matforge.cli import app
+
+    out = tmp_path / "denovo.csv"
+    res = CliRunner().invoke(app, ["generate", "--model", "composition-default", "-n", "3",
+                                   "--csp", "template", "--seed", "0", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    cands = read_candidates(out)
+    assert len(cands) == 3
+    for c in cands:
+        assert c.structure is not None
+        assert c.structure.composition.reduced_formula == c.formula
