@@ -10,6 +10,10 @@ oracle); the plain baselines are written the way a BoTorch user would write them
 on the 138 Magpie features (Normalize/Standardize), top-20 by analytic LogEI or EHVI.
 
     python benchmarks/design_loop.py --seeds 10 --max-minutes 15
+    python benchmarks/design_loop.py --strategies steering --merge   # add rows to the table
+
+With `--merge` the runs of the methods named here replace only those methods' runs in the
+existing results; every other method keeps the runs (and machine load) it was measured with.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -42,6 +47,9 @@ STRATEGIES = {
     "generate_rank": ("generate_rank", {}),
     "bayesopt-gp": ("bayesopt", {"model": "gp"}),
     "bayesopt-forest": ("bayesopt", {"model": "ensemble"}),
+    "steering": ("steering", {}),
+    "steering-rwl": ("steering", {"method": "rwl"}),
+    "gflownet": ("gflownet", {}),
 }
 
 
@@ -137,11 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--max-minutes", type=float, default=15.0)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "design_loop"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other methods' runs already in --out")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     t0 = time.time()
+    load_start = os.getloadavg()
     deadline = t0 + 60 * args.max_minutes
     tasks = args.tasks.split(",")
     methods = args.strategies.split(",")
@@ -183,26 +194,53 @@ def main(argv: list[str] | None = None) -> int:
                 break
         if stopped:
             break
-    write(runs, args, Path(args.out), time.time() - t0, stopped)
+    load = {"loadavg_start": [round(x, 2) for x in load_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()], "cpu_count": os.cpu_count()}
+    write(runs, args, Path(args.out), time.time() - t0, stopped, load)
     return 0
 
 
+def _merge(runs: list[dict], out: Path, invocation: dict) -> tuple[list[dict], list[dict]]:
+    """Earlier runs of the methods (per task) not re-run here, plus these runs."""
+    old = json.loads(out.with_suffix(".json").read_text()) if out.with_suffix(".json").exists() \
+        else {}
+    redone = {(r["task"], r["method"]) for r in runs}
+    kept = [r for r in old.get("runs", []) if (r["task"], r["method"]) not in redone]
+    earlier = old.get("invocations") or ([{k: old.get(k) for k in ("settings", "wall_seconds",
+                                                                   "stopped_by_time_limit")}]
+                                         if old else [])
+    for inv in earlier:  # results written before invocations were recorded
+        inv.setdefault("methods", sorted(str(inv["settings"]["strategies"]).split(",")))
+    return kept + runs, earlier + [invocation]
+
+
 def write(runs: list[dict], args: argparse.Namespace, out: Path, seconds: float,
-          stopped: bool) -> None:
+          stopped: bool, load: dict | None = None) -> None:
+    invocation = {"settings": vars(args), "wall_seconds": round(seconds, 1),
+                  "stopped_by_time_limit": stopped, **(load or {}),
+                  "methods": sorted({r["method"] for r in runs})}
+    invocations = [invocation]
+    if args.merge:
+        runs, invocations = _merge(runs, out, invocation)
     frame = pd.DataFrame(runs, columns=["task", "method", "seed", "budget", "pool", "score",
                                         "seconds"])
-    # only seeds where every method ran on the task count, so all methods share the seeds
+    # within one invocation only seeds where every method ran on the task count, so the
+    # methods measured together share their seeds (a merged method keeps its own seeds)
     summary = []
     for task, g in frame.groupby("task", sort=False):
-        n_methods = g["method"].nunique()
-        full = g.groupby("seed").filter(lambda s, n=n_methods: len(s) == n)
-        for method, m in full.groupby("method", sort=False):
+        groups = [sorted(inv.get("methods") or g["method"].unique()) for inv in invocations]
+        for method, m in g.groupby("method", sort=False):
+            peers = next((grp for grp in reversed(groups) if method in grp), [method])
+            peer_runs = g[g["method"].isin(peers)]
+            n = peer_runs["method"].nunique()
+            seeds = peer_runs.groupby("seed").filter(lambda s, n=n: len(s) == n)["seed"]
+            m = m[m["seed"].isin(set(seeds))]
             summary.append({"task": task, "method": method, "seeds": len(m),
                             "mean": float(m["score"].mean()), "std": float(m["score"].std(ddof=0)),
                             "seconds_per_run": float(m["seconds"].mean())})
-    result = {"settings": vars(args), "wall_seconds": round(seconds, 1),
-              "stopped_by_time_limit": stopped, "summary": summary, "runs": runs,
-              "note": "timings measured on a shared 2-core machine under heavy contention"}
+    result = {**invocation, "summary": summary, "runs": runs, "invocations": invocations,
+              "note": "timings measured on a shared 2-core machine under heavy contention; "
+                      "each invocation records its load average (1, 5, 15 min)"}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     lines = ["| task | method | seeds | score mean | score std | s/run |",
@@ -214,6 +252,11 @@ def write(runs: list[dict], args: argparse.Namespace, out: Path, seconds: float,
     lines.append("score: recall of the pool's top 1% (single objective) or fraction of the "
                  "pool's hypervolume (perov-2obj). Timings: shared 2-core machine, heavily "
                  "contended.")
+    for inv in invocations:
+        if inv.get("loadavg_start"):
+            lines.append(f"- {', '.join(inv.get('methods') or [])}: load average "
+                         f"{inv['loadavg_start'][0]:.1f} at start, {inv['loadavg_end'][0]:.1f} "
+                         f"at end ({inv.get('cpu_count')} cores), {inv['wall_seconds']:.0f} s")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
