@@ -44,6 +44,18 @@ def test_stable_crystals_have_no_imaginary_modes(make) -> None:
     assert res.n_supercell_atoms == 54 and res.n_displacements <= 2
 
 
+def test_relaxed_nacl_stable_with_default_displacement() -> None:
+    # regression: relaxed at fmax 0.01 from a = 5.64 A, 0.01 A displacements gave a spurious
+    # -0.85 THz mode with CHGNet's float32 forces; the 0.03 A default gives a clean spectrum
+    from matforge.oracles.relax import relax_structure
+
+    start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"],
+                                      [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    relaxed = relax_structure(start, fmax=0.01)
+    assert relaxed.converged
+    assert phonon_check(relaxed.structure).dynamically_stable
+
+
 def test_cubic_perovskite_tilt_instability() -> None:
     res = phonon_check(_cubic_catio3())
     assert not res.dynamically_stable

@@ -105,3 +105,15 @@ def test_cli_train_and_predict(shared_data, tmp_path) -> None:
     pd.DataFrame({"formula": ["NaCl"]}).to_csv(formulas, index=False)
     res = runner.invoke(app, ["predict", "--model", str(model), str(formulas), "--out", str(out)])
     assert isinstance(res.exception, MatforgeError) and "cif" in str(res.exception)
+
+
+def test_calibration_holdout_groups_formulas() -> None:
+    from matforge.surrogates.train import holdout
+
+    frame = pd.DataFrame({"formula": [f"X{i % 50}" for i in range(400)], "y": range(400)})
+    train, cal = holdout(frame, 0.15, seed=0)
+    assert len(train) + len(cal) == 400 and set(train.formula).isdisjoint(cal.formula)
+    assert 0.1 < len(cal) / 400 < 0.2
+    carbon = pd.DataFrame({"formula": ["C"] * 100, "y": range(100)})  # one formula: by rows
+    train, cal = holdout(carbon, 0.15, seed=0)
+    assert (len(train), len(cal)) == (85, 15)

@@ -37,9 +37,11 @@ def _split(data: str, split: str, target: str, max_rows: int | None, seed: int) 
 
 def holdout(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off `fraction` of the rows for calibration, whole formulas at a time (no
-    composition on both sides), seeded."""
-    groups = frame["formula"].astype(str) if "formula" in frame.columns else \
-        pd.Series(np.arange(len(frame)).astype(str))
+    composition on both sides), seeded; by rows when there are too few formulas to group
+    (carbon-24 is all carbon)."""
+    groups = frame["formula"].astype(str) if "formula" in frame.columns else None
+    if groups is None or groups.nunique() < 20:
+        groups = pd.Series(np.arange(len(frame)).astype(str))
     names = groups.unique()
     rng = np.random.default_rng(seed)
     held = set(rng.choice(names, size=max(1, round(fraction * len(names))), replace=False))
