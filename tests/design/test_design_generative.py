@@ -79,20 +79,20 @@ def test_steering_pool_campaign_beats_random_and_resumes(tmp_path, castelli_tabl
     from matforge.cli import app
 
     pool, table = castelli_tables
-    spec = _spec(pool, table, "steering", budget=50)
+    spec = _spec(pool, table, "steering", budget=40)
     spec.strategy.options = {"surrogate": "none"}
     ref = pd.read_csv(run_campaign(spec, tmp_path / "full", progress=False)["evaluations_csv"])
-    rnd = pd.read_csv(run_campaign(_spec(pool, table, "random", budget=50), tmp_path / "rnd",
+    rnd = pd.read_csv(run_campaign(_spec(pool, table, "random", budget=40), tmp_path / "rnd",
                                    progress=False)["evaluations_csv"])
     steered = ref.loc[ref["step"] >= 1, "heat_of_formation"].mean()
     assert steered > rnd.loc[rnd["step"] >= 1, "heat_of_formation"].mean() + 0.2
     out = tmp_path / "cli"
     args = ["design", "--pool", str(pool), "--oracle", f"lookup:{table}", "--objective",
             "heat_of_formation:max", "--strategy", "steering", "--option", "surrogate=none",
-            "--budget", "30", "--batch-size", "10", "--out", str(out), "--seed", "5"]
+            "--budget", "20", "--batch-size", "10", "--out", str(out), "--seed", "5"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["design", "--out", str(out), "--resume", "--budget", "50"])
+    result = CliRunner().invoke(app, ["design", "--out", str(out), "--resume", "--budget", "40"])
     assert result.exit_code == 0, result.output
     got = pd.read_csv(out / "evaluations.csv")
     assert got[["step", "formula"]].equals(ref[["step", "formula"]])
@@ -110,7 +110,8 @@ def test_steering_free_sampling_raises_reward_over_rounds(tmp_path):
     by_step = frame.groupby("step")["o_frac"].mean()
     assert len(frame) == 50 and frame["formula"].is_unique
     assert all(Composition(f).num_atoms > 0 for f in frame["formula"])
-    assert by_step.iloc[-1] > by_step.iloc[0] + 0.25  # measured: 0.35 -> 0.81
+    assert frame.groupby("step").size().eq(10).all()  # the policy has not collapsed
+    assert by_step.iloc[-1] > by_step.iloc[0] + 0.25  # measured: 0.33 -> 0.75
     assert by_step.iloc[-2:].mean() > by_step.iloc[1:3].mean()
 
 
