@@ -92,7 +92,7 @@ def matbench_cv(task: str, model: str, seed: int) -> dict:
                                frame.iloc[te], TASKS[task], seed))
     keys = ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area", "fit_seconds",
             "mean_predictor_mae")
-    out = {k: float(np.mean([f[k] for f in folds])) for k in keys}
+    out = {k: round(float(np.mean([f[k] for f in folds])), 6) for k in keys}
     out["mae_std_over_folds"] = float(np.std([f["mae"] for f in folds]))
     out["n"] = int(sum(f["n"] for f in folds))
     out["n_train"] = int(np.mean([f["n_train"] for f in folds]))
