@@ -211,6 +211,8 @@ def _merge(runs: list[dict], out: Path, invocation: dict) -> tuple[list[dict], l
                                          if old else [])
     for inv in earlier:  # results written before invocations were recorded
         inv.setdefault("methods", sorted(str(inv["settings"]["strategies"]).split(",")))
+    redone_methods = {m for _, m in redone}
+    earlier = [inv for inv in earlier if set(inv["methods"]) - redone_methods]
     return kept + runs, earlier + [invocation]
 
 
