@@ -123,3 +123,15 @@ def test_steering_on_policy_reinforce_is_deterministic(tmp_path, castelli_tables
     b = pd.read_csv(run_campaign(spec, tmp_path / "b", progress=False)["evaluations_csv"])
     assert a[["step", "formula"]].equals(b[["step", "formula"]])
     assert (a["status"] == "ok").all()
+
+
+def test_gflownet_over_generated_candidates(tmp_path):
+    """Without a pool the GFlowNet's terminals are the generator's filtered fresh samples."""
+    spec = load_spec(None, objectives=["o_frac:max"], oracle=f"plugin:{__name__}:_oxygen_fraction",
+                     strategy="gflownet", budget=30, batch_size=10, seed=4)
+    spec.source.generator = "composition-default"
+    spec.source.generate_per_step = 150
+    frame = pd.read_csv(run_campaign(spec, tmp_path / "free", progress=False)["evaluations_csv"])
+    assert len(frame) == 30 and frame["formula"].is_unique and (frame["status"] == "ok").all()
+    by_step = frame.groupby("step")["o_frac"].mean()
+    assert by_step.iloc[1:].mean() > by_step.iloc[0] + 0.1
