@@ -215,30 +215,21 @@ def conditional(model, prop: str, targets: list[float], train_name: str, n: int,
     return rows
 
 
-def latent_map(model, out_png: Path, seed: int) -> str | None:
-    """PCA of VAE latent means of mp-e-hull train compositions, coloured by e_above_hull."""
+def latent_map(model, out_png: Path, seed: int, method: str = "pca") -> str | None:
+    """VAE latent means of 5,000 mp-e-hull train compositions in 2-D (PCA or t-SNE),
+    coloured by e_above_hull."""
     if not hasattr(model, "encode"):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-
     from matforge.data import load_dataset
+    from matforge.report.latent_map import plot_latent_map
 
     frame = load_dataset("mp-e-hull", split="train").sample(5000, random_state=seed)
     z = model.encode(frame["formula"].astype(str).tolist())
     ok = np.isfinite(z).all(axis=1)
-    xy = PCA(2, random_state=seed).fit_transform(z[ok])
-    fig, ax = plt.subplots(figsize=(6, 5))
-    sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(frame["e_above_hull"].to_numpy()[ok], 0, 0.5),
-                    s=3, cmap="viridis")
-    fig.colorbar(sc, label="e_above_hull (eV/atom, clipped at 0.5)")
-    ax.set_title("VAE latent means (PCA), 5,000 mp-e-hull train", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    label = {"pca": "PCA", "tsne": "t-SNE"}[method]
+    plot_latent_map(z[ok], frame["e_above_hull"].to_numpy()[ok], out_png, method=method,
+                    label="e_above_hull (eV/atom, clipped at 0.5)", clip=(0, 0.5), seed=seed,
+                    title=f"VAE latent means ({label}), {int(ok.sum()):,} mp-e-hull train")
     return out_png.name
 
 
@@ -283,7 +274,8 @@ def markdown(result: dict) -> str:
                              f"{r['cond_valid_pct']:.2f} |")
         lines.append("")
     if result.get("latent_map"):
-        lines.append(f"VAE latent map: ![latent map]({result['latent_map']})\n")
+        lines.append(f"VAE latent map ({result.get('latent_method', 'pca')}): "
+                     f"![latent map]({result['latent_map']})\n")
     return "\n".join(lines)
 
 
@@ -299,7 +291,13 @@ def main() -> None:
                     help="NAME:PROP:TRAIN_SET:T1,T2 (repeatable)")
     ap.add_argument("--cond-n", type=int, default=2000)
     ap.add_argument("--train-sets", default="mp-e-hull,mp-transport,oqmd-bandgap")
-    ap.add_argument("--out", default="composition_generation")
+    ap.add_argument("--out", default="composition_generation", help="file name stem")
+    ap.add_argument("--out-dir", default=str(RESULTS),
+                    help="folder for the JSON, markdown and figures (default: results/)")
+    ap.add_argument("--latent-method", choices=("pca", "tsne"), default="pca",
+                    help="2-D projection of the VAE latent map")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="skip the pseudo-random row (it is still used for recovery)")
     args = ap.parse_args()
     import torch
 
@@ -312,7 +310,7 @@ def main() -> None:
     test = formula_keys(load_dataset("mp-e-hull", split="test")["formula"].astype(str))
     held_out = test - train
     baseline = PseudoRandom(train)
-    models = {"pseudo-random": baseline}
+    models = {} if args.no_baseline else {"pseudo-random": baseline}
     for spec in args.model:
         name, path = spec.split("=", 1)
         models[name] = load(path)
@@ -350,13 +348,15 @@ def main() -> None:
             models[name], prop, [float(t) for t in targets.split(",")], train_name,
             args.cond_n, args.seed))
         print(result["conditional"][name])
-    RESULTS.mkdir(exist_ok=True)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name, model in models.items():
-        png = latent_map(model, RESULTS / f"{args.out}_latent_{name}.png", args.seed)
+        png = latent_map(model, out_dir / f"{args.out}_latent_{name}.png", args.seed,
+                         args.latent_method)
         if png:
-            result["latent_map"] = png
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
-    (RESULTS / f"{args.out}.md").write_text(markdown(result))
+            result["latent_map"], result["latent_method"] = png, args.latent_method
+    (out_dir / f"{args.out}.json").write_text(json.dumps(result, indent=2, default=str))
+    (out_dir / f"{args.out}.md").write_text(markdown(result))
     print(markdown(result))
 
 

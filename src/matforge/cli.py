@@ -17,7 +17,7 @@ train_app = typer.Typer(help="Train a model (generators, surrogates).", no_args_
 app.add_typer(train_app, name="train")
 
 # One module per area; each defines register(app, train_app).
-COMMAND_MODULES = ("data", "design", "generate", "evaluate", "composition", "crystal",
+COMMAND_MODULES = ("data", "design", "generate", "evaluate", "composition", "fill", "crystal",
                    "surrogate", "relax", "phonons")
 
 for _name in COMMAND_MODULES:

@@ -4,7 +4,8 @@ A composition is a set of (element, count) pairs; a bidirectional transformer wi
 positions (so order carries no information) reads it with some elements replaced by a
 blank and predicts, for each blank, a distribution over elements. That answers doping and
 substitution questions directly: `fill("Sr*O3")` ranks what can stand in the blank, and
-`substitutions("LiFePO4")` ranks replacements for each element. `sample(n)` tinkers with
+`substitutions("LiFePO4")` ranks replacements for each element;
+`matforge fill` is the command-line face of `fill_ranked`. `sample(n)` tinkers with
 known training compositions (one or two blanks each, never returning the original element),
 choosing parents near a property target when a condition is given.
 """
@@ -31,7 +32,41 @@ from matforge.representations.composition import ELEMENT_INDEX, ELEMENTS
 from matforge.representations.tokens import N_ELEMENTS, arrays_to_formulas
 
 MASK, PAD = N_ELEMENTS, N_ELEMENTS + 1
-_BLANK_TOKEN = re.compile(r"([A-Z][a-z]?|\*)(\d*)")
+_BLANK_TOKEN = re.compile(r"([A-Z][a-z]?|[*?])(\d*)")
+
+
+def _parse_blanks(formula: str, mask: Sequence[str] = ()
+                  ) -> tuple[list[int], list[int], dict[int, int]]:
+    """Element indices (MASK for blanks), counts, and {position: original element} for the
+    elements of `mask`, from a plain formula with '*' or '?' blanks ('Sr?O3', 'Li*2*O4')."""
+    text = formula.replace(" ", "")
+    tokens = _BLANK_TOKEN.findall(text)
+    if not tokens or "".join(s + c for s, c in tokens) != text:
+        raise MatforgeError(f"cannot read {formula!r}: write elements with integer counts and "
+                            "'*' or '?' blanks, e.g. 'Sr?O3' (no brackets or fractions)")
+    el, cnt, original = [], [], {}
+    for sym, num in tokens:
+        if sym not in "*?" and sym not in ELEMENT_INDEX:
+            raise MatforgeError(f"unknown element {sym!r} in {formula!r}")
+        el.append(MASK if sym in "*?" else ELEMENT_INDEX[sym])
+        cnt.append(int(num) if num else 1)
+        if cnt[-1] < 1:
+            raise MatforgeError(f"{formula!r}: counts must be positive integers")
+    for sym in mask:
+        if sym not in ELEMENT_INDEX or ELEMENT_INDEX[sym] not in el:
+            raise MatforgeError(f"cannot mask {sym!r}: it is not an element of {formula!r}")
+        for i, e in enumerate(el):
+            if e == ELEMENT_INDEX[sym]:
+                el[i], original[i] = MASK, e
+    if MASK not in el:
+        raise MatforgeError(f"{formula!r} has no blank to fill: write '*' or '?' for one "
+                            "(e.g. 'Sr?O3') or mask an element")
+    if len(el) > 8:
+        raise MatforgeError(f"{formula!r}: at most 8 elements")
+    known = [e for e in el if e != MASK]
+    if len(set(known)) != len(known):
+        raise MatforgeError(f"{formula!r}: an element appears twice")
+    return el, cnt, original
 
 
 class BlankModel(nn.Module):
@@ -137,36 +172,47 @@ class BlankFillingGenerator(Generator):
         logits = logits.masked_fill(present[:, None, :N_ELEMENTS], float("-inf"))
         return (logits / max(temperature, 1e-6)).softmax(dim=-1)
 
-    def fill(self, formula: str, top_k: int = 10) -> list[tuple[str, float]]:
-        """Rank completions of a formula with blanks, e.g. 'Sr*O3' or 'Li*2*O4' (a blank
-        takes the count written after it). Returns (formula, probability) pairs."""
-        tokens = _BLANK_TOKEN.findall(formula.replace(" ", ""))
-        if "".join(s + c for s, c in tokens) != formula.replace(" ", "") or not tokens:
-            raise MatforgeError(f"cannot read {formula!r}: write elements and '*' blanks, "
-                                "e.g. 'Sr*O3'")
-        el, cnt = [], []
-        for sym, num in tokens:
-            if sym != "*" and sym not in ELEMENT_INDEX:
-                raise MatforgeError(f"unknown element {sym!r} in {formula!r}")
-            el.append(MASK if sym == "*" else ELEMENT_INDEX[sym])
-            cnt.append(int(num) if num else 1)
-        if MASK not in el:
-            raise MatforgeError(f"{formula!r} has no blank '*' to fill")
+    def fill(self, formula: str, top_k: int = 10, mask: Sequence[str] = ()
+             ) -> list[tuple[str, float]]:
+        """Rank completions of a formula with blanks, e.g. 'Sr*O3' or 'Li*2*O4' ('*' or '?';
+        a blank takes the count written after it). Returns (formula, probability) pairs."""
+        return [(r["formula"], r["probability"]) for r in self.fill_ranked(formula, top_k, mask)]
+
+    def fill_ranked(self, formula: str, top_k: int = 10, mask: Sequence[str] = ()
+                    ) -> list[dict[str, Any]]:
+        """Beam search over the blanks of `formula`, left to right, re-reading the filled ones.
+
+        `mask` names elements of the formula to replace by a blank (substitution design:
+        `fill_ranked("LiFePO4", mask=["Fe"])`); a masked element is never proposed for its
+        own place. Rows: formula, probability (product over the blanks; paths that give the
+        same composition are summed), fills ('* -> Mn' or 'Fe -> Mn', one per blank)."""
+        el, cnt, original = _parse_blanks(formula, mask)
         beams: list[tuple[list[int], float]] = [(el, 1.0)]
         c = torch.tensor([cnt])
         while MASK in beams[0][0]:
             grown = []
             for seq, p in beams:
                 pos = seq.index(MASK)
-                probs = self._probs(torch.tensor([seq]), c)[0, pos]
+                probs = self._probs(torch.tensor([seq]), c)[0, pos].clone()
+                if pos in original:
+                    probs[original[pos]] = 0.0
                 top = probs.topk(min(top_k, int((probs > 0).sum())))
                 for q, e in zip(top.values.tolist(), top.indices.tolist()):
                     grown.append((seq[:pos] + [e] + seq[pos + 1:], p * q))
             beams = sorted(grown, key=lambda b: -b[1])[:top_k]
-        out = []
+        blanks = [i for i, e in enumerate(el) if e == MASK]
+        rows: dict[str, dict[str, Any]] = {}
         for seq, p in beams:
             f = arrays_to_formulas(np.array([seq]), np.array([cnt]))[0]
-            out.append((f, round(float(p), 6)))
+            fills = ", ".join(f"{ELEMENTS[original[i]] if i in original else '*'} -> "
+                              f"{ELEMENTS[seq[i]]}" for i in blanks)
+            if f in rows:
+                rows[f]["probability"] += float(p)
+            else:
+                rows[f] = {"formula": f, "probability": float(p), "fills": fills}
+        out = sorted(rows.values(), key=lambda r: -r["probability"])
+        for r in out:
+            r["probability"] = round(r["probability"], 6)
         return out
 
     def substitutions(self, formula: str, top_k: int = 5) -> dict[str, list[tuple[str, float]]]:

@@ -294,14 +294,24 @@ def decode_count_logits(logits, temperature: float, generator, min_elements: int
     return formulas
 
 
-def save_torch_generator(gen: Any, module: Any, path: str | Path) -> Path:
-    """Config (condition, architecture, sampling, stats, training log) plus weights.pt."""
+def save_torch_generator(gen: Any, module: Any, path: str | Path, half: bool = False) -> Path:
+    """Config (condition, architecture, sampling, stats, training log) plus weights.pt;
+    `half` stores floating-point tensors as float16 (half the size; `load_state_dict` casts
+    them back) and rounds the module's own tensors the same way, so the saved and the
+    in-memory model sample identically."""
     import torch
 
     path = write_config(path, gen.kind, condition_on=gen.condition_on, arch=gen.arch,
                         sampling=gen.sampling, min_elements=gen.min_elements,
                         stats=gen.stats, training=gen.info)
-    torch.save(module.state_dict(), Path(path) / "weights.pt")
+    state = module.state_dict()
+    if half:
+        with torch.no_grad():
+            for v in state.values():
+                if v.is_floating_point():
+                    v.copy_(v.half())
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, Path(path) / "weights.pt")
     return Path(path)
 
 
