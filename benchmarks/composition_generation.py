@@ -10,13 +10,14 @@ best model: recovery of held-out known compositions (mp-e-hull test compositions
 every training set) as a curve over the number of samples, against the pseudo-random
 baseline (random element sets, counts 1..8), both its expectation (exact) and one draw. For
 conditional models: a surrogate (EnsembleSurrogate on the property's train split) predicts
-the property of conditional and unconditional samples.
+the property of conditional and unconditional samples. `--novel-only NAME` adds a row for
+that model's `novel_only` sampling filter (training compositions left out, no repeats).
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/composition_generation.py \\
-        --model transformer=src/matforge/models/composition-default --model vae=DIR ...
+        --model transformer=composition-default --novel-only transformer --model vae=DIR ...
 
-Timings on the shared 2-core development machine are taken under contention from other
-jobs; they are labelled so in the output.
+The setup line records the torch threads and the load average at the start: the development
+machine is shared, and throughput falls with load.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def keys_of(formulas: list[str]) -> np.ndarray:
     return keys
 
 
-def score(formulas: list[str], known: set[str]) -> dict[str, float]:
+def score(formulas: list[str], known: set[str], train: set[str] = frozenset()
+          ) -> dict[str, float]:
     n = len(formulas)
     v = validity(formulas)
     keys = keys_of(formulas)
@@ -105,6 +107,7 @@ def score(formulas: list[str], known: set[str]) -> dict[str, float]:
     out = {f"{k}_pct": 100 * float(a.mean()) for k, a in v.items()}
     out["unique_pct"] = 100 * len(uniq) / n
     out["novel_pct"] = 100 * len(uniq - known) / max(len(uniq), 1)
+    out["novel_vs_train_pct"] = 100 * len(uniq - train) / max(len(uniq), 1)
     ok_keys = {k for k, good in zip(keys, v["both"]) if good and k}
     out["filtered_unique_pct"] = 100 * len(ok_keys) / max(int(v["both"].sum()), 1)
     out["filtered_novel_pct"] = 100 * len(ok_keys - known) / max(len(ok_keys), 1)
@@ -155,6 +158,17 @@ def load(path: str):
     from matforge.generators.base import load_generator
 
     return load_generator(path)
+
+
+class NovelOnly:
+    """A generator's `sample(..., novel_only=True)` pipeline (training compositions left out,
+    no repeats) as a benchmark row; throughput is end to end, resampling included."""
+
+    def __init__(self, model):
+        self.model, self.info, self.kind = model, {}, f"{model.kind}+novel-only"
+
+    def sample_formulas(self, n: int, condition=None, seed: int = 0) -> list[str]:
+        return [c.composition.reduced_formula for c in self.model.sample(n, condition=condition, seed=seed, novel_only=True)]
 
 
 def sample(model, n: int, seed: int, condition=None) -> tuple[list[str], float]:
@@ -236,27 +250,31 @@ def latent_map(model, out_png: Path, seed: int, method: str = "pca") -> str | No
 def markdown(result: dict) -> str:
     lines = [f"# Composition generation benchmark\n\n{result['setup']}\n",
              ("| model | charge-neutral % | EN-balanced % | both % | SMACT/CDVAE valid % | "
-              "unique % | novel % | after SMACT filter: unique % / novel % | samples/s | "
-              "train min |"), "|" + "---|" * 10]
+              "unique % | novel % | novel vs train % | after SMACT filter: unique % / "
+              "novel % | samples/s | train min |"), "|" + "---|" * 11]
     for name, r in result["models"].items():
         lines.append(
             f"| {name} | {r['cn_pct']:.2f} | {r['en_pct']:.2f} | {r['both_pct']:.2f} | "
             f"{r['smact_cdvae_pct']:.2f} | {r['unique_pct']:.2f} | {r['novel_pct']:.2f} | "
+            f"{r.get('novel_vs_train_pct', float('nan')):.2f} | "
             f"{r['filtered_unique_pct']:.2f} / {r['filtered_novel_pct']:.2f} | "
             f"{r['samples_per_s']:.0f} | {r['train_minutes']} |")
     for name, cn, bal, note in PUBLISHED:
-        lines.append(f"| {name} (published) | {cn} | {bal} | - | - | - | - | - | - | - |")
+        lines.append(f"| {name} (published) | {cn} | {bal} | - | - | - | - | - | - | - | - |")
     lines.append("")
     lines.append("Published figures count SMACT validity on their own training sets and samples; "
                  "the table's 'both %' (charge-neutral and balanced, all-metal compositions "
                  "invalid) is the comparable column for MatGAN's 84.5% and the balanced "
-                 "figures.\n")
-    if result.get("recovery"):
-        lines += [f"## Recovery of held-out compositions ({result['recovery_model']})\n",
+                 "figures. 'novel vs train' counts samples absent from the generators' own "
+                 "training compositions; rows marked '+novel-only' are the `novel_only` "
+                 "sampling filter (training compositions left out, no repeats), not the raw "
+                 "model.\n")
+    for name, rows in result.get("recovery", {}).items():
+        lines += [f"## Recovery of held-out compositions ({name})\n",
                   f"{result['held_out']}\n",
                   ("| samples | recovered | recovered % | random expected | random observed | "
                    "enrichment |"), "|---|---|---|---|---|---|"]
-        for r in result["recovery"]:
+        for r in rows:
             lines.append(f"| {r['n_samples']} | {r['recovered']} | {r['recovered_pct']:.3f} | "
                          f"{r['random_expected']:.4f} | {r['random_observed']} | "
                          f"{r['enrichment']:.0f}x |")
@@ -285,12 +303,16 @@ def main() -> None:
                     help="NAME=MODEL_DIR_OR_SHIPPED_NAME (repeatable)")
     ap.add_argument("-n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--recovery-model", default=None, help="NAME of the model for the curve")
+    ap.add_argument("--recovery-model", action="append", default=[],
+                    help="NAME of a model for a recovery curve (repeatable)")
     ap.add_argument("--recovery-max", type=int, default=100_000)
     ap.add_argument("--conditional", action="append", default=[],
                     help="NAME:PROP:TRAIN_SET:T1,T2 (repeatable)")
     ap.add_argument("--cond-n", type=int, default=2000)
     ap.add_argument("--train-sets", default="mp-e-hull,mp-transport,oqmd-bandgap")
+    ap.add_argument("--novel-only", action="append", default=[],
+                    help="NAME of a model to add a row for its novel_only sampling (repeatable)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads while sampling")
     ap.add_argument("--out", default="composition_generation", help="file name stem")
     ap.add_argument("--out-dir", default=str(RESULTS),
                     help="folder for the JSON, markdown and figures (default: results/)")
@@ -301,7 +323,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "1")))
+    torch.set_num_threads(args.threads)
     known, sizes = known_keys()
     train = train_keys(args.train_sets.split(","))
     from matforge.data import load_dataset
@@ -314,18 +336,22 @@ def main() -> None:
     for spec in args.model:
         name, path = spec.split("=", 1)
         models[name] = load(path)
+    for name in args.novel_only:
+        models[f"{name}+novel-only"] = NovelOnly(models[name])
     result: dict = {
         "setup": (f"{args.n} samples per model, seed {args.seed}; SMACT smact14 oxidation "
                   "states, all-metal compositions invalid; novelty against "
                   f"{len(known)} known compositions ({', '.join(sorted(sizes))}, all splits); "
-                  "generators trained on train splits only. Throughput: raw formulas from "
-                  "sample_formulas, 1 torch thread, on a shared 2-core machine under load "
-                  f"from other jobs ({platform.processor() or platform.machine()}); "
-                  "not an idle-machine figure."),
+                  "generators trained on train splits only. Throughput: formulas from "
+                  f"sample_formulas, {args.threads} torch thread(s), "
+                  f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+                  "load average at the start "
+                  f"{os.getloadavg()[0]:.1f} (the machine is shared: higher load, lower "
+                  "throughput)."),
         "models": {}, "n": args.n, "seed": args.seed}
     for name, model in models.items():
         formulas, secs = sample(model, args.n, args.seed)
-        r = score(formulas, known)
+        r = score(formulas, known, train)
         r["samples_per_s"] = args.n / secs
         info = getattr(model, "info", {}) or {}
         r["train_minutes"] = round(info["train_seconds"] / 60, 1) if "train_seconds" in info \
@@ -335,11 +361,10 @@ def main() -> None:
         print(name, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()})
     if args.recovery_model:
         pts = [p for p in (1000, 3000, 10_000, 30_000, 100_000, 300_000) if p <= args.recovery_max]
-        result["recovery_model"] = args.recovery_model
         result["held_out"] = (f"{len(held_out)} mp-e-hull test compositions absent from the "
                               f"train splits of {args.train_sets}")
-        result["recovery"] = recovery(models[args.recovery_model], held_out, baseline, pts,
-                                      args.seed)
+        result["recovery"] = {name: recovery(models[name], held_out, baseline, pts, args.seed)
+                              for name in args.recovery_model}
         print(result["recovery"])
     result["conditional"] = {}
     for spec in args.conditional:
