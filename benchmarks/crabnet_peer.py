@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40, help="multiple of 20 (CrabNet's cycle)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "2")))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     from CrabNet.kingcrab import CrabNet
