@@ -49,6 +49,11 @@ STRATEGIES = {
     "bayesopt-forest": ("bayesopt", {"model": "ensemble"}),
     "steering": ("steering", {}),
     "steering-rwl": ("steering", {"method": "rwl"}),
+    # steering from a transformer that never saw OQMD (the oqmd-window pool comes from the
+    # oqmd-bandgap train split, which composition-default was trained on, band gaps included):
+    # matforge train composition-transformer --data mp-e-hull,mp-transport \
+    #     --condition-on e_above_hull --epochs 24 --seed 0 --out runs/transformer-mp
+    "steering-mp-only": ("steering", {"generator": "runs/transformer-mp"}),
     "gflownet": ("gflownet", {}),
 }
 
