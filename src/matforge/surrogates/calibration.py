@@ -89,12 +89,10 @@ class StdCalibrator:
 
 _LEVELS = np.linspace(0.01, 0.99, 99)
 _QUANTILES = stats.norm.ppf(0.5 + _LEVELS / 2)
+_I68, _I95 = (int(np.argmin(np.abs(_LEVELS - p))) for p in (0.68, 0.95))
 
 
-_I68, _I95 = 67, 94  # indices of the 68% and 95% levels in _LEVELS
-
-
-def _miscalibration(z: np.ndarray, scales: np.ndarray | float = 1.0) -> np.ndarray | float:
+def _calibration_loss(z: np.ndarray, scales: np.ndarray | float = 1.0) -> np.ndarray | float:
     """Calibration loss of the z-scores z / scale, for one scale or an array of them at once
     (by binary search in the sorted |z|): the miscalibration area (see `calibration_report`)
     plus the coverage errors of the 68% and 95% intervals, the two a user reads. With heavy
@@ -110,7 +108,7 @@ def _miscalibration(z: np.ndarray, scales: np.ndarray | float = 1.0) -> np.ndarr
 @dataclass
 class BinnedStdCalibrator:
     """A separate std scale for each range of the raw spread, chosen so that coverage matches
-    in that range (least `_miscalibration` loss), interpolated in log raw std.
+    in that range (least `_calibration_loss` loss), interpolated in log raw std.
 
     One global Gaussian scale cannot serve a target such as band gap, where most points
     (metals, predicted near 0 with a small spread) have tiny errors and a few have large
@@ -136,8 +134,11 @@ class BinnedStdCalibrator:
             if sel.sum() < 2:
                 continue
             z = err[sel] / np.exp(log_s[sel])
-            best = grid[int(np.argmin(_miscalibration(z, grid)))]
-            centres.append(float(np.median(log_s[sel])))
+            best = grid[int(np.argmin(_calibration_loss(z, grid)))]
+            centre = float(np.median(log_s[sel]))
+            if centres and centre <= centres[-1]:  # tied spreads: one range, not two
+                continue
+            centres.append(centre)
             scales.append(float(best))
         # calibrated std at the bin centres must not fall as the raw spread grows
         cal = np.maximum.accumulate(np.exp(np.array(centres)) * np.array(scales))
@@ -169,19 +170,19 @@ def calibrator_from_dict(d: dict | None) -> StdCalibrator | BinnedStdCalibrator:
 def fit_calibrator(y: np.ndarray, mean: np.ndarray, std: np.ndarray, seed: int = 0
                    ) -> StdCalibrator | BinnedStdCalibrator:
     """The scale-and-floor or the binned calibrator, whichever gives the smaller calibration
-    loss (`_miscalibration`) on held-out halves of (y, mean, std) (2-fold cross-fitting, so neither is scored on
-    the points it was fitted to); the winner is then refitted on all points."""
+    loss (`_calibration_loss`) on held-out halves of (y, mean, std): 2-fold cross-fitting, so
+    neither is scored on the points it was fitted to. The winner is refitted on all points."""
     y, mean, std = (np.asarray(a, dtype=float).ravel() for a in (y, mean, std))
     kinds = (StdCalibrator, BinnedStdCalibrator)
     if len(y) < 200:  # too few points to fit per-bin scales reliably
         return StdCalibrator().fit(y, mean, std)
     fold = np.random.default_rng(seed).permutation(len(y)) % 2 == 0
-    area = {}
+    loss = {}
     for kind in kinds:
         total = 0.0
         for fit_on in (fold, ~fold):
             cal = kind().fit(y[fit_on], mean[fit_on], std[fit_on])
             z = (y[~fit_on] - mean[~fit_on]) / np.maximum(cal(std[~fit_on]), 1e-12)
-            total += _miscalibration(z)
-        area[kind] = total
-    return min(kinds, key=area.__getitem__)().fit(y, mean, std)
+            total += _calibration_loss(z)
+        loss[kind] = total
+    return min(kinds, key=loss.__getitem__)().fit(y, mean, std)
