@@ -1,10 +1,9 @@
-"""Rewards shared by the generative strategies (steering, gflownet).
+"""Rewards shared by the surrogate-ranked strategies (generate_rank, steering, gflownet).
 
 Both need one scalar per candidate that is comparable across steps: the objectives' utilities
 scaled to the range seen so far ((u - min) / (max - min) per objective, averaged over the
 objectives). Observed candidates get it from the oracle values; unobserved ones from a
-tree-ensemble surrogate's optimistic estimate (mean + kappa * std of the utility), as in
-`generate_rank`.
+tree-ensemble surrogate's optimistic estimate (mean + kappa * std of the utility).
 """
 
 from __future__ import annotations
@@ -22,16 +21,23 @@ def observed_reward(U: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ((U - lo) / span).mean(axis=1), lo, span
 
 
+def optimistic_reward(Us: np.ndarray, kappa: float, lo: np.ndarray, span: np.ndarray
+                      ) -> np.ndarray:
+    """(n,) scaled mean + kappa * std over surrogate members of utilities Us (members, n, k)."""
+    return ((Us.mean(axis=0) + kappa * Us.std(axis=0) - lo) / span).mean(axis=1)
+
+
 def surrogate_reward(ctx: Context, names: list[str], kappa: float = 0.5,
-                     kind: str = "forest") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     kind: str = "forest", members: int = 8, max_iter: int = 150
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n,) optimistic scaled rewards of the formulas `names`, and the surrogate's raw mean and
     std (n, k) for the store. Needs at least two evaluated rows."""
     formulas, Y, U = ctx.history_arrays()
-    S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step, kind=kind)
+    S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step, members=members,
+                         max_iter=max_iter, kind=kind)
     Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
     _, lo, span = observed_reward(U)
-    score = ((Us.mean(axis=0) + kappa * Us.std(axis=0) - lo) / span).mean(axis=1)
-    return score, S.mean(axis=0), S.std(axis=0)
+    return optimistic_reward(Us, kappa, lo, span), S.mean(axis=0), S.std(axis=0)
 
 
 class RewardModel:
@@ -59,7 +65,7 @@ class RewardModel:
         X = self._featurize(names)
         S = np.stack([np.stack([t.predict(X) for t in f.estimators_]) for f in self.forests], -1)
         Us = np.stack([o.utility(S[..., j]) for j, o in enumerate(self.objectives)], -1)
-        return ((Us.mean(axis=0) + self.kappa * Us.std(axis=0) - self.lo) / self.span).mean(1)
+        return optimistic_reward(Us, self.kappa, self.lo, self.span)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

@@ -116,3 +116,13 @@ def filter_new(ctx: Context, raw: list[Candidate]) -> tuple[list[Candidate], lis
 def random_pick(ctx: Context, cands: list[Candidate], n: int) -> list[int]:
     n = min(n, len(cands))
     return [int(i) for i in ctx.rng.choice(len(cands), size=n, replace=False)]
+
+
+def random_selection(ctx: Context, cands: list[Candidate],
+                     verdicts: list[dict[str, Any]] | None = None,
+                     note: str | None = None) -> Selection:
+    """A uniform batch of the candidates: random search, and every model-based strategy's
+    start while it has too few evaluations to fit anything."""
+    idx = random_pick(ctx, cands, ctx.batch_size)
+    return Selection([cands[i] for i in idx], verdicts=list(verdicts or []),
+                     info={"note": note} if note else {})

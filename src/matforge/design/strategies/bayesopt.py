@@ -19,7 +19,7 @@ from matforge.design.strategies.base import (
     Selection,
     Strategy,
     candidates_from,
-    random_pick,
+    random_selection,
 )
 
 
@@ -34,8 +34,7 @@ class BayesOpt(Strategy):
         cands, verdicts = candidates_from(ctx, max(ctx.generate_per_step, ctx.batch_size))
         formulas, Y, U = ctx.history_arrays()
         if len(formulas) < 5 or not cands:
-            idx = random_pick(ctx, cands, ctx.batch_size)
-            return Selection([cands[i] for i in idx], verdicts=verdicts)
+            return random_selection(ctx, cands, verdicts)
         names = [c.formula for c in cands]
         acq = str(o.get("acquisition", "qei" if len(ctx.objectives) == 1 else "qnehvi")).lower()
         model = str(o.get("model", "gp")).lower()

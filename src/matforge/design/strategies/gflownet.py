@@ -43,7 +43,7 @@ from matforge.design.strategies.base import (
     Selection,
     Strategy,
     candidates_from,
-    random_pick,
+    random_selection,
 )
 from matforge.errors import MatforgeError
 
@@ -221,9 +221,7 @@ class GFlowNet(Strategy):
         cands, verdicts = candidates_from(ctx, max(ctx.generate_per_step, ctx.batch_size))
         formulas, _, _ = ctx.history_arrays()
         if len(formulas) < 10 or not cands:
-            idx = random_pick(ctx, cands, ctx.batch_size)
-            return Selection([cands[i] for i in idx], verdicts=verdicts,
-                             info={"note": "too little data: random"})
+            return random_selection(ctx, cands, verdicts, "too little data: random")
         names = [c.formula for c in cands]
         ucb, mean, std = surrogate_reward(ctx, names, float(o.get("kappa", 0.5)),
                                           str(o.get("surrogate", "forest")))

@@ -17,7 +17,14 @@ import numpy as np
 from matforge.candidate import Candidate
 from matforge.design.acquisition import botorch_select
 from matforge.design.strategies._models import PoolEncoder, fit_gp, gp_mean_std
-from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, random_pick
+from matforge.design.strategies.base import (
+    Context,
+    Selection,
+    Strategy,
+    filter_new,
+    random_pick,
+    random_selection,
+)
 from matforge.errors import MatforgeError
 
 
@@ -64,8 +71,7 @@ class LatentOpt(Strategy):
         ok = np.all(np.isfinite(Zp), axis=1)
         cands, Zp = [c for c, k in zip(cands, ok) if k], Zp[ok]
         if len(formulas) < 5 or not cands:
-            idx = random_pick(ctx, cands, ctx.batch_size)
-            return Selection([cands[i] for i in idx])
+            return random_selection(ctx, cands)
         enc = PoolEncoder(np.vstack([Zp, Zh]), n_components=None)
         Xp, Xh = enc(Zp), enc(Zh)
         allx = np.vstack([Xp, Xh])

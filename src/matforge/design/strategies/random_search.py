@@ -7,7 +7,7 @@ from matforge.design.strategies.base import (
     Selection,
     Strategy,
     candidates_from,
-    random_pick,
+    random_selection,
 )
 
 
@@ -16,5 +16,4 @@ class RandomSearch(Strategy):
 
     def propose(self, ctx: Context) -> Selection:
         cands, verdicts = candidates_from(ctx, max(ctx.generate_per_step, ctx.batch_size))
-        idx = random_pick(ctx, cands, ctx.batch_size)
-        return Selection([cands[i] for i in idx], verdicts=verdicts)
+        return random_selection(ctx, cands, verdicts)

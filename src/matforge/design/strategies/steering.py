@@ -48,7 +48,13 @@ from matforge.design.strategies._reward import (
     surrogate_reward,
     zscore,
 )
-from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, random_pick
+from matforge.design.strategies.base import (
+    Context,
+    Selection,
+    Strategy,
+    filter_new,
+    random_selection,
+)
 from matforge.errors import MatforgeError
 
 
@@ -96,9 +102,7 @@ class Steering(Strategy):
         if len(formulas) < 5:
             if ctx.pool is None:
                 cands, verdicts = self._sample(ctx, gen)
-            idx = random_pick(ctx, cands, ctx.batch_size)
-            return Selection([cands[i] for i in idx], verdicts=verdicts,
-                             info={"note": "too little data: random"})
+            return random_selection(ctx, cands, verdicts, "too little data: random")
         reward, _, _ = observed_reward(U)
         losses = self._finetune(ctx, gen, formulas, reward)
         if ctx.pool is None:  # free formulas from the fine-tuned model
