@@ -28,7 +28,7 @@ def test_train_then_predict(tmp_path, shared_data):
     assert (frame["std"].astype(float) > 0).all() and frame["mean"].astype(float).notna().all()
 
 
-def test_user_errors(tmp_path):
+def test_user_errors(tmp_path, shared_data):
     runner = CliRunner()
     res = runner.invoke(app, ["predict", "--model", str(tmp_path / "nope"), "x.csv",
                               "--out", str(tmp_path / "o.csv")])
