@@ -1,4 +1,4 @@
-"""Shared helper for benchmark scripts: one place that decides where results go and how."""
+"""Shared helpers for benchmark scripts: where results go and how, and Matbench's folds."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def write_results(name: str, payload: dict, markdown: str) -> None:
     )
     text = markdown if markdown.endswith("\n") else markdown + "\n"
     (RESULTS_DIR / f"{name}.md").write_text(text)
+
+
+def matbench_cv(frame: Any, seed: int, run_fold: Any, keys: tuple[str, ...]) -> dict:
+    """Matbench's 5 folds (`KFold(5, shuffle=True, random_state=18012019)`, its documented
+    procedure); within each training fold a seeded 10% is held out for calibration.
+    `run_fold(train, cal, test)` scores one fold (a dict with `n` and `keys`); returns the means
+    over folds of `keys`, the MAE spread over folds, the test size and the folds."""
+    import numpy as np
+    from sklearn.model_selection import KFold
+
+    folds = []
+    for k, (tr, te) in enumerate(KFold(5, shuffle=True, random_state=18012019).split(frame)):
+        tr = np.random.default_rng(seed + k).permutation(tr)
+        n_cal = len(tr) // 10
+        folds.append(run_fold(frame.iloc[tr[n_cal:]], frame.iloc[tr[:n_cal]], frame.iloc[te]))
+    out = {k: float(np.mean([f[k] for f in folds])) for k in keys}
+    out["mae_std_over_folds"] = float(np.std([f["mae"] for f in folds]))
+    out["n"] = int(sum(f["n"] for f in folds))
+    out["folds"] = folds
+    return out

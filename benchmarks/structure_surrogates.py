@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results
+from common import matbench_cv, write_results
 
 TASKS = {"perov-5": "heat_ref", "carbon-24": "energy_per_atom",
          "matbench-phonons": "last_phdos_peak"}
@@ -78,25 +78,16 @@ def val_test_task(task: str, model: str, seed: int, max_train: int | None) -> di
     return out
 
 
-def matbench_cv(task: str, model: str, seed: int) -> dict:
-    from sklearn.model_selection import KFold
-
+def matbench_task(task: str, model: str, seed: int) -> dict:
     from matforge.data import load_dataset
 
     frame = load_dataset(task, "all").reset_index(drop=True)
-    folds = []
-    for k, (tr, te) in enumerate(KFold(5, shuffle=True, random_state=18012019).split(frame)):
-        tr = np.random.default_rng(seed + k).permutation(tr)
-        n_cal = len(tr) // 10
-        folds.append(run_split(model, frame.iloc[tr[n_cal:]], frame.iloc[tr[:n_cal]],
-                               frame.iloc[te], TASKS[task], seed))
     keys = ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area", "fit_seconds",
             "mean_predictor_mae")
-    out = {k: round(float(np.mean([f[k] for f in folds])), 6) for k in keys}
-    out["mae_std_over_folds"] = float(np.std([f["mae"] for f in folds]))
-    out["n"] = int(sum(f["n"] for f in folds))
-    out["n_train"] = int(np.mean([f["n_train"] for f in folds]))
-    out["folds"] = folds
+    out = matbench_cv(frame, seed,
+                      lambda tr, cal, te: run_split(model, tr, cal, te, TASKS[task], seed), keys)
+    out.update({k: round(out[k], 6) for k in keys})
+    out["n_train"] = int(np.mean([f["n_train"] for f in out["folds"]]))
     return out
 
 
@@ -118,7 +109,7 @@ def main() -> None:
         for model in args.models.split(","):
             print(f"{task} / {model} ...", flush=True)
             t0 = time.perf_counter()
-            res = matbench_cv(task, model, args.seed) if task.startswith("matbench") else \
+            res = matbench_task(task, model, args.seed) if task.startswith("matbench") else \
                 val_test_task(task, model, args.seed, args.max_train)
             res["wall_seconds"] = round(time.perf_counter() - t0, 1)
             results.setdefault(task, {})[model] = res

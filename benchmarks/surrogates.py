@@ -19,10 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results
+from common import matbench_cv, write_results
 
 # Published anchors. matbench_expt_gap: CrabNet's Matbench v0.1 leaderboard entry (eV, 5-fold
 # mean; quoted from the leaderboard, not re-checked offline). The CrabNet paper (Wang et al.,
@@ -77,26 +75,16 @@ def crabnet_split_task(task: str, model: str, seed: int, max_train: int | None,
     return out
 
 
-def matbench_cv(task: str, model: str, seed: int, max_minutes: float) -> dict:
-    from sklearn.model_selection import KFold
-
+def matbench_task(task: str, model: str, seed: int, max_minutes: float) -> dict:
     from matforge.data import load_dataset
 
     target = TARGETS[task]
     frame = load_dataset(task, "all").reset_index(drop=True)
-    folds = []
-    for k, (tr, te) in enumerate(KFold(5, shuffle=True, random_state=18012019).split(frame)):
-        rng = np.random.default_rng(seed + k)
-        tr = rng.permutation(tr)
-        n_val = len(tr) // 10
-        folds.append(run_split(model, frame.iloc[tr[n_val:]], frame.iloc[tr[:n_val]],
-                               frame.iloc[te], target, seed, max_minutes / 5))
-    keys = ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area", "fit_seconds")
-    out = {k: float(np.mean([f[k] for f in folds])) for k in keys}
-    out["mae_std_over_folds"] = float(np.std([f["mae"] for f in folds]))
-    out["n"] = int(sum(f["n"] for f in folds))
-    out["folds"] = folds
-    return out
+    return matbench_cv(frame, seed,
+                       lambda tr, cal, te: run_split(model, tr, cal, te, target, seed,
+                                                     max_minutes / 5),
+                       ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area",
+                        "fit_seconds"))
 
 
 def main() -> None:
@@ -119,7 +107,7 @@ def main() -> None:
         for model in args.models.split(","):
             print(f"{task} / {model} ...", flush=True)
             if task.startswith("matbench"):
-                res = matbench_cv(task, model, args.seed, args.max_minutes)
+                res = matbench_task(task, model, args.seed, args.max_minutes)
             else:
                 res = crabnet_split_task(task, model, args.seed, args.max_train, args.max_minutes)
             results.setdefault(task, {})[model] = res
