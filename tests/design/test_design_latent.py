@@ -20,7 +20,7 @@ def tiny_vae(tmp_path_factory, castelli_tables):
 
 
 @pytest.mark.slow
-def test_latent_bo_over_pool_and_decoding(tmp_path, castelli_tables, tiny_vae):
+def test_latent_bo_over_a_pool(tmp_path, castelli_tables, tiny_vae):
     pool, table = castelli_tables
     spec = load_spec(None, objectives=["heat_of_formation:max"], oracle=f"lookup:{table}",
                      pool=str(pool), strategy="latent", budget=15, batch_size=5, seed=0)
@@ -30,11 +30,27 @@ def test_latent_bo_over_pool_and_decoding(tmp_path, castelli_tables, tiny_vae):
     assert "Latent map" in (tmp_path / "latent" / "report.html").read_text()
     with CampaignStore(tmp_path / "latent" / "campaign.sqlite") as store:
         assert [s["strategy"] for s in store.steps()] == ["random", "latent", "latent"]
-    # without a pool: decode optimised latent points into new compositions
-    spec2 = spec.model_copy(deep=True)
-    spec2.source.pool = None
-    spec2.budget = 10
-    spec2.strategy.options = {"vae": str(tiny_vae), "steps": 5}
-    spec2.source.generator = str(tiny_vae)
-    summary2 = run_campaign(spec2, tmp_path / "latent2", progress=False)
-    assert summary2["evaluations"] >= 5
+
+
+def _oxygen_fraction(candidate):
+    """A toy oracle defined for every formula: the atomic fraction of oxygen."""
+    return {"o_frac": float(candidate.composition.get_atomic_fraction("O"))}
+
+
+@pytest.mark.slow
+def test_latent_decoding_without_a_pool(tmp_path):
+    """Without a pool, GP-guided latent points of the shipped VAE decode into new formulas.
+    (A VAE trained for seconds on 150 perovskites decodes to one or two formulas, so this
+    uses the shipped model: the test is about the strategy, not a toy model's diversity.)"""
+    spec = load_spec(None, objectives=["o_frac:max"], oracle=f"plugin:{__name__}:_oxygen_fraction",
+                     strategy="latent", budget=25, batch_size=5, seed=0)
+    spec.source.generator = "composition-vae"
+    spec.strategy.options = {"vae": "composition-vae"}
+    frame = pd.read_csv(run_campaign(spec, tmp_path / "free", progress=False)["evaluations_csv"])
+    assert len(frame) == 25 and frame["formula"].is_unique and (frame["status"] == "ok").all()
+    with CampaignStore(tmp_path / "free" / "campaign.sqlite") as store:
+        assert [s["strategy"] for s in store.steps()] == ["random"] + ["latent"] * 4
+    # later steps decode from the GP's optimised latent points: more oxygen than the first
+    # random draw from the prior (measured on seeds 0-2: 0.49/0.10/0.18 -> 0.77/0.70/0.79)
+    by_step = frame.groupby("step")["o_frac"].mean()
+    assert by_step.iloc[-2:].mean() > by_step.iloc[0] + 0.15

@@ -125,9 +125,21 @@ class LatentOpt(Strategy):
         with torch.no_grad():
             logits = vae.model.decode(z.to(vae.device), zero.to(vae.device),
                                       zero.bool().to(vae.device))
-        decoded = common.decode_count_logits(logits, 0.0, gen, vae.min_elements)
-        raw = [Candidate(f, provenance={"source": "latent"}) for f in decoded if f]
-        kids, verdicts = filter_new(ctx, raw)
+        # The argmax decode of nearby latent points often repeats a few formulas (a young
+        # VAE, a narrow optimum); when it leaves fewer new candidates than a batch, draw
+        # from the same logits at rising temperature rather than stall the campaign.
+        kids, verdicts, seen = [], [], set()
+        for temperature in (0.0, 0.5, 1.0):
+            decoded = common.decode_count_logits(logits, temperature, gen, vae.min_elements)
+            fresh = [f for f in dict.fromkeys(decoded) if f and f not in seen]
+            seen.update(fresh)
+            new, why = filter_new(ctx, [Candidate(f, provenance={"source": "latent",
+                                                                 "temperature": temperature})
+                                        for f in fresh])
+            kids += new
+            verdicts += why
+            if len(kids) >= ctx.batch_size:
+                break
         idx = random_pick(ctx, kids, ctx.batch_size) if len(formulas) < 5 else \
             list(range(min(ctx.batch_size, len(kids))))
         return Selection([kids[i] for i in idx], verdicts=verdicts)
