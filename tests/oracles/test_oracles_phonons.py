@@ -117,3 +117,28 @@ def test_relax_command_with_phonons(tmp_path) -> None:
     row = pd.read_csv(out, keep_default_na=False).iloc[0]
     assert bool(row["converged"]) and row["phonon_error"] == ""
     assert str(row["dynamically_stable"]) == "True" and float(row["min_phonon_freq_thz"]) > -0.1
+
+
+def test_phonons_command_relaxes_first(tmp_path) -> None:
+    """`phonons --relax` is `relax --phonons`: relaxed cif and energy, then the phonon check;
+    an unreadable row keeps its place with the reason."""
+    from matforge.commands.phonons import register
+
+    src = tmp_path / "in.csv"
+    squeezed = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.3), ["Si"],
+                                         [[0, 0, 0]]).get_primitive_structure()
+    pd.DataFrame({"material_id": ["si", "bad"],
+                  "cif": [squeezed.to(fmt="cif"), "data_x\n_cell_length_a q"]}).to_csv(src,
+                                                                                   index=False)
+    app, train_app = typer.Typer(), typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app, train_app)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["phonons", str(src), "--out", str(out), "--relax"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame["material_id"]) == ["si", "bad"]
+    assert bool(frame.loc[0, "converged"]) and str(frame.loc[0, "dynamically_stable"]) == "True"
+    assert Structure.from_str(frame.loc[0, "cif"], fmt="cif").volume > squeezed.volume
+    assert "unreadable CIF" in frame.loc[1, "phonon_error"]
+    assert "1/2 structures checked, 1 dynamically stable" in res.output

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from matforge.errors import MatforgeError
 from matforge.oracles.relax import _CellState, get_potential, relax_structures
 
 
@@ -61,3 +62,24 @@ def test_fix_cell_and_bfgs() -> None:
     res = relax_structures([cu], relax_cell=False, optimizer="bfgs", progress=False)[0]
     assert res.ok and res.converged  # fcc: zero forces by symmetry, cell kept
     assert res.steps == 0 and res.structure.volume == pytest.approx(cu.volume)
+
+
+def test_worker_processes_match_one_process_in_input_order() -> None:
+    """Two forked workers relax chunks of the list; results come back in input order, equal
+    to the single-process run, with failures still reported in place."""
+    items = []
+    for k in range(5):  # 10 cells: two chunks
+        items.append(_cu(3.55 + 0.03 * k))
+        items.append(_nacl(5.3 + 0.05 * k))
+    items[7] = "not a cif"
+    one = relax_structures(items, steps=60, progress=False, workers=1)
+    two = relax_structures(items, steps=60, progress=False, workers=2)
+    assert len(two) == len(items) and not two[7].ok and two[7].error
+    for a, b, start in zip(one, two, items):
+        if isinstance(start, str):
+            continue
+        assert b.ok and b.structure.composition == start.composition
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=1e-5)
+        assert b.steps == a.steps
+    with pytest.raises(MatforgeError):
+        relax_structures(items[:2], workers=0, progress=False)

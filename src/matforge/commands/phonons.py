@@ -9,24 +9,17 @@ import typer
 
 def phonons_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                  relax: bool = False, fmax: float = 0.01, **options) -> object:
-    """Phonon check of every structure of a file (optionally relaxed first); writes the CSV."""
+    """Phonon check of every structure of a file (optionally relaxed first); writes the CSV.
+    With `relax` this is `matforge relax --phonons` (relaxed cif and energies included)."""
     import pandas as pd
 
-    from matforge.commands.relax import phonon_columns, read_structure_rows
+    from matforge.commands.relax import phonon_columns, read_structure_rows, relax_file
 
-    rows = read_structure_rows(input_path)
     if relax:
-        from matforge.oracles.relax import relax_structures
-
-        ok = [r for r in rows if r["_structure"] is not None]
-        for row, res in zip(ok, relax_structures([r["_structure"] for r in ok], fmax=fmax,
-                                                 model=model)):
-            row["_structure"] = res.structure if res.ok else None
-            row["error"] = res.error if not res.ok else ""
-            if res.ok:
-                row["cif"] = res.structure.to(fmt="cif")
+        return relax_file(input_path, out, model=model, fmax=fmax, formation_energy=False,
+                          phonons=options)
     out_rows = []
-    for row in rows:
+    for row in read_structure_rows(input_path):
         record = {k: v for k, v in row.items() if k not in {"_structure", "error"}}
         if row["_structure"] is None:
             record.update(min_phonon_freq_thz=None, dynamically_stable=None,

@@ -46,7 +46,7 @@ def read_structure_rows(path: str | Path) -> list[dict]:
 
 def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                fmax: float = 0.1, steps: int = 500, optimizer: str = "fire",
-               relax_cell: bool = True, max_atoms: int = 256,
+               relax_cell: bool = True, max_atoms: int = 64, workers: int | None = None,
                formation_energy: bool = True, phonons: dict | None = None) -> object:
     """Relax every structure of a file and write the CSV; returns the output frame.
 
@@ -61,7 +61,7 @@ def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
     ok = [i for i, r in enumerate(rows) if r["_structure"] is not None]
     results = relax_structures([rows[i]["_structure"] for i in ok], fmax=fmax, steps=steps,
                                model=model, relax_cell=relax_cell, optimizer=optimizer,
-                               max_atoms=max_atoms)
+                               max_atoms=max_atoms, workers=workers)
     refs = None
     if formation_energy:
         from matforge.oracles.references import ElementalReferences
@@ -87,6 +87,9 @@ def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                     record.update(phonon_columns(res.structure, model, phonons))
             else:
                 record["error"] = res.error
+        if phonons is not None and "phonon_error" not in record:
+            record.update(min_phonon_freq_thz=None, dynamically_stable=None,
+                          phonon_error=record["error"] or "not relaxed")
         out_rows.append(record)
     frame = pd.DataFrame(out_rows)
     out = Path(out)
@@ -128,7 +131,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         steps: int = typer.Option(500, help="maximum optimiser steps"),
         optimizer: str = typer.Option("fire", help="fire or bfgs"),
         fix_cell: bool = typer.Option(False, "--fix-cell", help="relax positions only"),
-        max_atoms: int = typer.Option(256, help="atoms per batched model call"),
+        max_atoms: int = typer.Option(64, help="atoms per batched model call"),
+        workers: int | None = typer.Option(
+            None, help="worker processes (default: one per available core on CPU)"),
         phonons: bool = typer.Option(
             False, "--phonons", help="also check dynamic stability by phonons (small cells; "
             "adds min_phonon_freq_thz, dynamically_stable, phonon_error; use a tight --fmax)"),
@@ -136,7 +141,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         """Relax every structure; write relaxed cif, energy_per_atom, converged, steps."""
         frame = relax_file(input_path, out, model=model, fmax=fmax, steps=steps,
                            optimizer=optimizer, relax_cell=not fix_cell, max_atoms=max_atoms,
-                           phonons={} if phonons else None)
+                           workers=workers, phonons={} if phonons else None)
         n_err = int((frame["error"].fillna("") != "").sum())
         typer.echo(f"relaxed {len(frame) - n_err}/{len(frame)} structures "
                    f"({int(frame['converged'].sum())} converged, {n_err} failed) -> {out}")

@@ -5,6 +5,7 @@ guidance. Training draws the mode per cell (types clean or noised) so one networ
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,8 +92,15 @@ class CrystalDiffusion(Generator):
                                prop_std=float(prop_values[ok].std() + 1e-9))
         dev = _device()
         model = self._build().to(dev)
-        self.model = model
-        opt = torch.optim.AdamW(model.parameters(), lr=float(options.get("lr", 1e-3)))
+        base_lr = float(options.get("lr", 1e-3))
+        opt = torch.optim.AdamW(model.parameters(), lr=base_lr)
+        # Sampling uses an exponential moving average of the weights: a short CPU run ends
+        # on noisy weights, and the average denoises far better than the last step's.
+        # The decay warms up as (1 + k) / (10 + k) so that short runs are not dominated by
+        # the initial weights.
+        ema_decay = float(options.get("ema", 0.999))
+        ema = copy.deepcopy(model).requires_grad_(False)
+        updates = 0
         schedule = self.schedule
         types = torch.tensor(arrays.types, device=dev)
         onehot = torch.nn.functional.one_hot(types, len(vocab)).float() * 2 - 1
@@ -141,10 +149,19 @@ class CrystalDiffusion(Generator):
                 loss_a = (((eps_a - noisy["eps_types"]) ** 2) * tm).sum() \
                     / (tm.sum() * len(vocab) + 1e-9)
                 loss = loss_l + loss_x + loss_a
+                # cosine decay over the time budget (or the epoch count, whichever ends first)
+                done = max((time.time() - start) / max_s, epoch / epochs)
+                for group in opt.param_groups:
+                    group["lr"] = base_lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(done, 1))))
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
+                updates += 1
+                with torch.no_grad():
+                    keep_w = min(ema_decay, (1 + updates) / (10 + updates))
+                    for p_ema, p in zip(ema.parameters(), model.parameters()):
+                        p_ema.lerp_(p, 1 - keep_w)
                 total += loss.item() * b
             history.append(total / n)
             bar.set_postfix(loss=f"{history[-1]:.3f}")
@@ -152,8 +169,8 @@ class CrystalDiffusion(Generator):
                 break
         self.config.update(trained_epochs=epoch + 1, train_seconds=round(time.time() - start, 1),
                            final_loss=history[-1] if history else None, train_rows=n,
-                           seed=seed)
-        model.eval()
+                           seed=seed, ema=ema_decay)
+        self.model = ema.eval()
         return self
 
     # ------------------------------------------------------------------ sampling
