@@ -35,8 +35,18 @@ class Context:
     generate_per_step: int = 200
     options: dict[str, Any] = field(default_factory=dict)
 
+    _arrays: tuple[list[str], np.ndarray, np.ndarray] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
     def history_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Formulas, raw values (n, k) and utilities (n, k) of the rows with every objective."""
+        """Formulas, raw values (n, k) and utilities (n, k) of the rows with every objective
+        (computed once per step: several helpers of a strategy ask for them)."""
+        if self._arrays is None:
+            self._arrays = self._history_arrays()
+        formulas, Y, U = self._arrays
+        return list(formulas), Y.copy(), U.copy()
+
+    def _history_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         formulas, rows = [], []
         for h in self.history:
             vals = [h["values"].get(o.name) for o in self.objectives]
