@@ -76,9 +76,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-atoms", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="matforge relax worker processes (default: one per core)")
-    parser.add_argument("--optimizers", default="fire,bfgs")
+    parser.add_argument("--runs", default="fire:auto,fire:1,bfgs:auto",
+                        help="matforge relax runs as OPTIMIZER:WORKERS (auto = the default, one "
+                             "worker per core; 1 = one process with --threads torch threads)")
     parser.add_argument("--baseline-minutes", type=float, default=10.0,
                         help="stop the one-at-a-time baseline after this long (timed subset)")
     parser.add_argument("--name", default="relax")
@@ -93,11 +93,14 @@ def main() -> int:
     get_potential("chgnet")  # load once, outside the timings
     load_start = os.getloadavg()[0]
     rows = {}
-    for opt in [o for o in args.optimizers.split(",") if o]:
+    for run in [r for r in args.runs.split(",") if r]:
+        opt, _, workers = run.partition(":")
+        n_workers = None if workers in ("", "auto") else int(workers)
         t0 = time.perf_counter()
         res = relax_structures(structures, fmax=args.fmax, steps=args.steps, optimizer=opt,
-                               max_atoms=args.max_atoms, workers=args.workers)
-        rows[opt] = {"seconds": time.perf_counter() - t0,
+                               max_atoms=args.max_atoms, workers=n_workers)
+        rows[run] = {"seconds": time.perf_counter() - t0, "optimizer": opt,
+                     "workers": _worker_count(n_workers, len(structures), "chgnet", None),
                      "energies": [r.energy_per_atom for r in res],
                      "steps": [r.steps for r in res],
                      "converged": int(sum(r.converged for r in res)),
@@ -108,7 +111,6 @@ def main() -> int:
 
     report = {"n_structures": len(structures), "ids": ids, "fmax": args.fmax,
               "steps": args.steps, "threads": args.threads, "max_atoms": args.max_atoms,
-              "workers": _worker_count(args.workers, len(structures), "chgnet", None),
               "seed": args.seed, "machine": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": load_end,
               "note": "load average above 0 at start means other jobs shared the machine",
@@ -118,11 +120,12 @@ def main() -> int:
                                    "energies": base_e},
               "matforge": {}}
     per_base = base_s / max(base_n, 1)
-    for opt, row in rows.items():
+    for run, row in rows.items():
         e = np.array(row["energies"][:base_n], float)
         diff = np.abs(e - np.array(base_e, float)) if base_n else np.array([np.nan])
         per = row["seconds"] / len(structures)
-        report["matforge"][opt] = {
+        report["matforge"][run] = {
+            "optimizer": row["optimizer"], "workers": row["workers"],
             "seconds": row["seconds"], "seconds_per_structure": per,
             "speedup_vs_struct_optimizer": per_base / per if base_n else None,
             "mean_steps": float(np.mean(row["steps"])), "converged": row["converged"],
@@ -138,8 +141,8 @@ def main() -> int:
     note = (f"{os.cpu_count()}-core machine, load average {load_start:.1f} at start and "
             f"{load_end:.1f} at end (above ~0.5 means other jobs shared it: absolute times are "
             "then pessimistic; ratios from the same run are the figure of merit). matforge "
-            f"relax ran {report['workers']} worker process(es) of one torch thread each, "
-            f"{args.max_atoms} atoms per model call at most; StructOptimizer ran with "
+            f"relax: {args.max_atoms} atoms per model call at most; several workers run one "
+            f"torch thread each, one worker runs {args.threads}. StructOptimizer ran with "
             f"{args.threads} torch threads.")
     header = ("| method | structures timed | s / structure | speed-up | mean steps | converged "
               "| energy MAE vs StructOptimizer (eV/atom) | max diff | within 0.01 |")
@@ -147,8 +150,9 @@ def main() -> int:
     base_row = (f"| CHGNet StructOptimizer, one at a time | {base_n} | {per_base:.2f} | 1.0 | "
                 f"{base_steps_mean:.1f} | - | - | - | - |")
     md = [title, "", note, "", header, "|---|---|---|---|---|---|---|---|---|", base_row]
-    for opt, r in report["matforge"].items():
-        md.append(f"| matforge relax ({opt}, batched, {report['workers']} workers) | "
+    for r in report["matforge"].values():
+        md.append(f"| matforge relax ({r['optimizer']}, batched, {r['workers']} process"
+                  f"{'es' if r['workers'] > 1 else ''}) | "
                   f"{len(structures)} | "
                   f"{r['seconds_per_structure']:.2f} | {r['speedup_vs_struct_optimizer'] or 0:.1f}"
                   f" | {r['mean_steps']:.1f} | {r['converged']}/{len(structures)} | "

@@ -339,6 +339,7 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     n_workers = _worker_count(workers, len(items), model, device)
     started = time.perf_counter()
     if n_workers > 1:
+        get_potential(model, device=device)  # loaded once here; forked workers share it
         results = _relax_in_workers(items, options, n_workers, progress)
     else:
         results = _relax_batch(items, progress=progress, **options)
