@@ -96,7 +96,6 @@ class LatentOpt(Strategy):
         from matforge.generators.composition import common
 
         vae = self.vae
-        latent = vae.arch["latent"]
         gen = torch.Generator().manual_seed(ctx.seed * 1000 + ctx.step)
         n = max(ctx.generate_per_step, ctx.batch_size * 5)
         if len(formulas) >= 5:
@@ -118,8 +117,9 @@ class LatentOpt(Strategy):
                 loss.backward()
                 opt.step()
             z = z.detach().float()
-        else:
-            z = torch.randn((n, latent), generator=gen)
+        else:  # no model yet: the VAE's own fitted prior, where its decoder was trained
+            on_device = torch.Generator(device=vae.device).manual_seed(ctx.seed * 1000 + ctx.step)
+            z = vae.model.sample_prior(n, generator=on_device).cpu()
         p = len(vae.condition_on)
         zero = torch.zeros((n, p))
         with torch.no_grad():
