@@ -384,11 +384,16 @@ def _relax_in_workers(items: list[Any], options: dict[str, Any], n_workers: int,
         futures = {pool.submit(_relax_chunk, [items[i] for i in chunk], options): chunk
                    for chunk in chunks}
         for fut in as_completed(futures):
-            for i, res in zip(futures[fut], fut.result()):
+            try:
+                done = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker fails its chunk only
+                done = [RelaxResult(None, error=f"worker failed: {_reason(exc)}")
+                        for _ in futures[fut]]
+            for i, res in zip(futures[fut], done):
                 results[i] = res
             bar.update(len(futures[fut]))
     bar.close()
-    return [r if r is not None else RelaxResult(None, error="worker lost") for r in results]
+    return results  # type: ignore[return-value] - every chunk filled its slots
 
 
 def _size(obj: Any) -> int:
