@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -65,6 +66,7 @@ def run(dataset: str, methods: list[str], n: int, n_test: int, seed: int) -> dic
     results = {}
     for method in methods:
         gen = _generator(method, dataset, val)
+        load_before = os.getloadavg()
         t0 = time.perf_counter()
         cands = gen.sample(n, seed=seed)
         per = (time.perf_counter() - t0) / n
@@ -72,13 +74,15 @@ def run(dataset: str, methods: list[str], n: int, n_test: int, seed: int) -> dic
         res = evaluate(frame, reference=val, test=test, cov_cutoffs=cutoffs_for(dataset),
                        n_jobs=1, progress=False)
         results[method] = {k: res.metrics.get(k) for k in KEYS} | {
-            "n": n, "sample_seconds_per_structure": per}
+            "n": n, "sample_seconds_per_structure": per,
+            "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": os.getloadavg()}
         print(method, results[method], flush=True)
     return {"dataset": dataset, "n_samples": n, "n_test": n_test, "seed": seed,
             "diffusion_sample_steps": SAMPLE_STEPS,
             "results": results, "published": PUBLISHED[dataset],
             "setup": "fitted on val.csv; coverage and distances against a seeded test.csv "
-                     "subset; timings on 2 shared CPU cores under heavy contention"}
+                     f"subset; timings on {os.cpu_count()} CPU cores with 2 torch threads (load "
+                     "averages in the JSON: above the core count means other jobs shared them)"}
 
 
 def _fmt(x, pct=False):

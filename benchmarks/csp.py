@@ -113,8 +113,9 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
     return {"dataset": dataset, "n_test": n_test, "k": k, "seed": seed, "results": results,
             "diffusion_sample_steps": SAMPLE_STEPS,
             "published": PUBLISHED[dataset],
-            "setup": "fitted on val.csv, scored on a seeded subset of test.csv; "
-                     "timings on 2 shared CPU cores under heavy contention"}
+            "setup": "fitted on val.csv, scored on a seeded subset of test.csv; timings on "
+                     f"{os.cpu_count()} CPU cores (load averages below: above the core count "
+                     "means other jobs shared them)"}
 
 
 def _fmt(x, pct=False):

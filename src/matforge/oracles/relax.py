@@ -326,8 +326,8 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     CHGNet's StructOptimizer with ASE's FrechetCellFilter; `steps` caps optimiser steps.
     Accepts pymatgen Structures, ase.Atoms or CIF strings. `workers` processes (default:
     the cores this process may use, on CPU) each relax small chunks with one torch thread:
-    on 2 cores that is faster than two threads on one batch, since CHGNet's small graphs
-    leave a second thread mostly idle.
+    CHGNet's small graphs leave a second thread partly idle (measured on 2 cores: 8% faster
+    than one process with two threads, benchmarks/results/relax.md).
     """
     if optimizer not in OPTIMIZERS:
         raise MatforgeError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
