@@ -381,7 +381,8 @@ def _relax_in_workers(items: list[Any], options: dict[str, Any], n_workers: int,
     bar = _progress(len(items), progress)
     with ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_relax_chunk, [items[i] for i in chunk], options): chunk
+        futures = {pool.submit(_relax_batch, [items[i] for i in chunk], progress=False,
+                               **options): chunk
                    for chunk in chunks}
         for fut in as_completed(futures):
             try:
@@ -407,10 +408,6 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
-
-
-def _relax_chunk(items: list[Any], options: dict[str, Any]) -> list[RelaxResult]:
-    return _relax_batch(items, progress=False, **options)
 
 
 def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potential,

@@ -96,7 +96,8 @@ class LatentOpt(Strategy):
         from matforge.generators.composition import common
 
         vae = self.vae
-        gen = torch.Generator().manual_seed(ctx.seed * 1000 + ctx.step)
+        seed = ctx.seed * 1000 + ctx.step
+        gen = torch.Generator().manual_seed(seed)
         n = max(ctx.generate_per_step, ctx.batch_size * 5)
         if len(formulas) >= 5:
             gp = fit_gp(Zh, Y, None)
@@ -118,8 +119,8 @@ class LatentOpt(Strategy):
                 opt.step()
             z = z.detach().float()
         else:  # no model yet: the VAE's own fitted prior, where its decoder was trained
-            on_device = torch.Generator(device=vae.device).manual_seed(ctx.seed * 1000 + ctx.step)
-            z = vae.model.sample_prior(n, generator=on_device).cpu()
+            z = vae.model.sample_prior(
+                n, generator=torch.Generator(device=vae.device).manual_seed(seed)).cpu()
         p = len(vae.condition_on)
         zero = torch.zeros((n, p))
         with torch.no_grad():
