@@ -42,7 +42,8 @@ def test_stability_oracle(tmp_path) -> None:
     refs = {"Na": -1.3, "Cl": -1.8}
     hull = HullReference([], refs)
     cands = [Candidate.from_structure(_nacl()), Candidate("Fe2O3")]
-    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, hull=hull, progress=False)
+    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, hull=hull, csp="none",
+                                   progress=False)
     results = oracle.evaluate(cands)
     assert [r.status for r in results] == ["ok", "failed"]
     v = results[0].values
@@ -51,3 +52,15 @@ def test_stability_oracle(tmp_path) -> None:
     assert v["e_above_hull"] == pytest.approx(v["formation_energy_per_atom"], abs=1e-6)
     assert results[1].reason == "no structure to relax"
     assert cands[0].structure is results[0].candidate.structure
+
+
+def test_stability_oracle_gives_formulas_a_template_cell() -> None:
+    refs = {"K": -1.0, "Cl": -1.8}
+    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, progress=False)
+    (result,) = oracle.evaluate([Candidate("KCl")])
+    assert result.ok, result.reason
+    relaxed = result.candidate.structure
+    assert relaxed is not None and relaxed.composition.reduced_formula == "KCl"
+    assert result.values["converged"] == 1.0
+    # relaxed rock salt KCl: nearest K-Cl distance near the experimental 3.15 A
+    assert 2.9 < min(relaxed.distance_matrix[relaxed.distance_matrix > 0]) < 3.4

@@ -7,7 +7,13 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matforge.errors import MatforgeError
-from matforge.oracles.relax import _CellState, get_potential, relax_structures
+from matforge.oracles.relax import (
+    _CellState,
+    get_potential,
+    relax_structures,
+    small_expm,
+    small_expm_frechet,
+)
 
 
 def _cu(a: float = 3.61) -> Structure:
@@ -18,6 +24,19 @@ def _cu(a: float = 3.61) -> Structure:
 def _nacl(a: float = 5.6) -> Structure:
     return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"],
                                      [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+def test_small_matrix_exponential_matches_scipy() -> None:
+    from scipy.linalg import expm, expm_frechet
+
+    rng = np.random.default_rng(0)
+    for scale in (0.0, 1e-4, 0.03, 0.3, 2.0):  # cell log-strains are ~0.01-0.1
+        a = rng.normal(size=(3, 3)) * scale
+        e = rng.normal(size=(3, 3)) * 40.0  # a virial, eV
+        assert np.allclose(small_expm(a), expm(a), rtol=1e-12, atol=1e-14)
+        assert np.allclose(small_expm_frechet(a, e), expm_frechet(a, e, compute_expm=False),
+                           rtol=1e-11, atol=1e-11)
+    assert not small_expm_frechet(np.eye(3), np.zeros((3, 3))).any()
 
 
 def test_generalised_forces_match_ase_frechet_filter() -> None:

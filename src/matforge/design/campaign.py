@@ -222,11 +222,15 @@ class Campaign:
             cand = Candidate.from_structure(e["cif"]) if e["cif"] else Candidate(e["formula"])
             cand.provenance.update(e["provenance"])
             jobs.append(((step, e["idx"]), cand))
+        inputs = {(step, e["idx"]): e["cif"] for e in todo}
         for (s, i), result in executor.run(jobs, on_start=lambda key: self.store.mark_running(
                 *key)):
             values = {k: float(v) for k, v in result.values.items()}
+            final = result.candidate.structure
+            final_cif = final.to(fmt="cif") if final is not None else None
             self.store.record_result(s, i, result.status, values, result.reason,
-                                     float(result.seconds))
+                                     float(result.seconds),
+                                     final_cif if final_cif != inputs[(s, i)] else None)
             bar.update(1)
         self.store.complete_step(step)
 

@@ -29,8 +29,9 @@ def evaluations_frame(store: CampaignStore, spec: CampaignSpec) -> pd.DataFrame:
         for k, v in e["values"].items():
             if k not in names:
                 row[k] = v
+        # the structure the oracle ended with (relaxed), else the one it was given
         row.update({"reason": e["reason"] or "", "seconds": e["seconds"],
-                    "attempts": e["attempts"], "cif": e["cif"]})
+                    "attempts": e["attempts"], "cif": e["result_cif"] or e["cif"]})
         rows.append(row)
     frame = pd.DataFrame(rows, columns=None if rows else
                          ["step", "formula", *names, "strategy", "status"])

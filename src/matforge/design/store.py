@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     step INTEGER NOT NULL, idx INTEGER NOT NULL, formula TEXT NOT NULL, cif TEXT,
     strategy TEXT NOT NULL, provenance TEXT, status TEXT NOT NULL, "values" TEXT,
     reason TEXT, seconds REAL, attempts INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL, started REAL, finished REAL, PRIMARY KEY (step, idx));
+    created REAL NOT NULL, started REAL, finished REAL, result_cif TEXT,
+    PRIMARY KEY (step, idx));
 CREATE INDEX IF NOT EXISTS proposals_step ON proposals(step);
 """
 
@@ -53,6 +54,9 @@ class CampaignStore:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(evaluations)")}
+        if "result_cif" not in columns:  # a store written before oracles returned structures
+            self.conn.execute("ALTER TABLE evaluations ADD COLUMN result_cif TEXT")
 
     def close(self) -> None:
         self.conn.close()
@@ -137,12 +141,15 @@ class CampaignStore:
                               (time.time(), step, idx))
 
     def record_result(self, step: int, idx: int, status: str, values: dict[str, float],
-                      reason: str, seconds: float) -> None:
+                      reason: str, seconds: float, result_cif: str | None = None) -> None:
+        """`result_cif`: the structure the oracle ended with (a relaxed cell), if it changed."""
         with self._tx():
             cur = self.conn.execute(
                 'UPDATE evaluations SET status = ?, "values" = ?, reason = ?, seconds = ?, '
-                "finished = ? WHERE step = ? AND idx = ? AND status NOT IN ('ok', 'failed')",
-                (status, json.dumps(values), reason, seconds, time.time(), step, idx))
+                "finished = ?, result_cif = ? "
+                "WHERE step = ? AND idx = ? AND status NOT IN ('ok', 'failed')",
+                (status, json.dumps(values), reason, seconds, time.time(), result_cif, step,
+                 idx))
             if cur.rowcount != 1:
                 raise RuntimeError(f"evaluation ({step}, {idx}) already has a result")
 
@@ -151,14 +158,14 @@ class CampaignStore:
 
     def evaluations(self, step: int | None = None) -> list[dict[str, Any]]:
         sql = ('SELECT step, idx, formula, cif, strategy, provenance, status, "values", reason, '
-               "seconds, attempts, started, finished FROM evaluations")
+               "seconds, attempts, started, finished, result_cif FROM evaluations")
         args: tuple = ()
         if step is not None:
             sql += " WHERE step = ?"
             args = (step,)
         sql += " ORDER BY step, idx"
         keys = ("step", "idx", "formula", "cif", "strategy", "provenance", "status", "values",
-                "reason", "seconds", "attempts", "started", "finished")
+                "reason", "seconds", "attempts", "started", "finished", "result_cif")
         out = []
         for row in self.conn.execute(sql, args):
             rec = dict(zip(keys, row))

@@ -85,9 +85,6 @@ def build_oracle(kind: str, target: str | None = None, args: list[str] | None = 
             from matforge.oracles import stability
         except ImportError as exc:
             raise MatforgeError(f"the {kind} oracle is not available: {exc}") from None
-        cls = getattr(stability, "ChgnetStabilityOracle" if kind == "chgnet"
-                      else "SevennetStabilityOracle", None)
-        if cls is None:
-            raise MatforgeError(f"the {kind} oracle is not available in this install")
-        return cls(**options)
+        options.setdefault("progress", False)  # the campaign shows its own progress bar
+        return stability.ChgnetStabilityOracle(model=kind, **options)
     raise MatforgeError(f"unknown oracle kind {kind!r}")

@@ -121,22 +121,56 @@ class ChgnetStabilityOracle(Oracle):
     """Relax each candidate's structure (batched) and score its thermodynamic stability.
 
     Values: energy_per_atom, formation_energy_per_atom, converged (1/0), relax_steps and, when
-    a HullReference is given, e_above_hull. With `update_structures` the candidate's structure
-    is replaced by the relaxed one (so later stages see the relaxed cell).
+    a hull is given, e_above_hull. A candidate with a composition only gets a starting cell
+    from template substitution (AFLOW prototypes, `csp="template"`; `csp="none"` fails it
+    instead). With `update_structures` the candidate's structure is replaced by the relaxed one
+    (so the campaign store and later stages see the relaxed cell).
+
+    `hull` may be a HullReference or the name/path of a structure data set whose rows are
+    relaxed with the same potential as competing phases (`hull_split`, `hull_limit`).
+    `model` is "chgnet" or "sevennet".
     """
 
     name = "chgnet-stability"
 
     def __init__(self, model: str = "chgnet", fmax: float = 0.1, steps: int = 300,
                  references: ElementalReferences | None = None,
-                 hull: HullReference | None = None, update_structures: bool = True,
-                 progress: bool = True, **relax_kwargs: Any) -> None:
+                 hull: HullReference | str | None = None, hull_split: str = "all",
+                 hull_limit: int | None = None, csp: str = "template",
+                 update_structures: bool = True, progress: bool = True,
+                 **relax_kwargs: Any) -> None:
+        if csp not in ("template", "none"):
+            raise MatforgeError(f"stability oracle: csp must be 'template' or 'none', not {csp!r}")
         self.model, self.fmax, self.steps = model, fmax, steps
+        self.name = f"{model}-stability"
         self._references = references
-        self.hull = hull
+        self._hull = hull
+        self.hull_split, self.hull_limit = hull_split, hull_limit
+        self.csp = csp
+        self._templates = None
         self.update_structures = update_structures
         self.progress = progress
         self.relax_kwargs = relax_kwargs
+
+    @property
+    def hull(self) -> HullReference | None:
+        if isinstance(self._hull, str):  # relaxed once, then cached on disk by content
+            self._hull = HullReference.from_dataset(
+                self._hull, split=self.hull_split, limit=self.hull_limit,
+                references=self.references, model=self.model, fmax=self.fmax,
+                steps=self.steps, progress=self.progress)
+        return self._hull
+
+    def starting_structure(self, cand: Candidate) -> Structure | None:
+        """The candidate's own structure, else the first template substitution (or None)."""
+        if cand.structure is not None or self.csp == "none":
+            return cand.structure
+        if self._templates is None:
+            from matforge.generators.crystal.template import TemplateCSP
+
+            self._templates = TemplateCSP.from_aflow_prototypes()
+        proposals = self._templates.propose(cand.composition, k=1, seed=0)
+        return proposals[0] if proposals else None
 
     @property
     def references(self) -> ElementalReferences:
@@ -149,13 +183,17 @@ class ChgnetStabilityOracle(Oracle):
 
         start = time.perf_counter()
         results: list[Result | None] = [None] * len(candidates)
-        todo = []
+        todo, starts = [], []
         for i, cand in enumerate(candidates):
-            if cand.structure is None:
-                results[i] = Result.failed(cand, "no structure to relax")
+            start_structure = self.starting_structure(cand)
+            if start_structure is None:
+                why = "no structure to relax" if self.csp == "none" else \
+                    f"no structure given and no prototype template fits {cand.formula}"
+                results[i] = Result.failed(cand, why)
             else:
                 todo.append(i)
-        relaxed = relax_structures([candidates[i].structure for i in todo], fmax=self.fmax,
+                starts.append(start_structure)
+        relaxed = relax_structures(starts, fmax=self.fmax,
                                    steps=self.steps, model=self.model, progress=self.progress,
                                    **self.relax_kwargs) if todo else []
         refs = self.references
@@ -165,6 +203,7 @@ class ChgnetStabilityOracle(Oracle):
             with contextlib.suppress(Exception):
                 refs.compute(sorted(needed))
         per = (time.perf_counter() - start) / max(len(todo), 1)
+        hull = self.hull if todo else None  # a hull that cannot be built is a set-up error
         for i, res in zip(todo, relaxed):
             cand = candidates[i]
             if not res.ok:
@@ -175,8 +214,8 @@ class ChgnetStabilityOracle(Oracle):
                           "converged": float(res.converged), "relax_steps": float(res.steps)}
                 values["formation_energy_per_atom"] = formation_energy_per_atom(
                     res.structure.composition, res.energy_per_atom, self.references)
-                if self.hull is not None:
-                    values["e_above_hull"] = self.hull.e_above_hull(
+                if hull is not None:
+                    values["e_above_hull"] = hull.e_above_hull(
                         res.structure.composition, res.energy_per_atom)
             except Exception as exc:  # noqa: BLE001 - one bad candidate, not the batch
                 results[i] = Result.failed(cand, f"{type(exc).__name__}: {exc}", per)

@@ -1,0 +1,43 @@
+"""A campaign whose oracle is CHGNet: formulas get template cells, are relaxed, and the
+relaxed structures and energies land in the store, evaluations.csv and the report."""
+
+from __future__ import annotations
+
+import pandas as pd
+from pymatgen.core import Composition, Structure
+from typer.testing import CliRunner
+
+from matforge.cli import app
+from matforge.design.store import CampaignStore
+
+POOL = ["NaCl", "KCl", "LiF", "MgO", "CaO", "KBr", "NaF", "SrO"]
+
+
+def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
+    pool = tmp_path / "pool.csv"
+    pd.DataFrame({"formula": POOL}).to_csv(pool, index=False)
+    out = tmp_path / "run"
+    runner = CliRunner()
+    args = ["design", "--pool", str(pool), "--oracle", "chgnet", "--objective",
+            "formation_energy_per_atom:min", "--strategy", "random", "--budget", "3",
+            "--batch-size", "3", "--out", str(out), "--seed", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "evaluations.csv")
+    assert len(frame) == 3 and (frame["status"] == "ok").all(), frame.get("reason")
+    # ionic binaries: strongly negative formation energies against the CHGNet elements
+    assert (frame["formation_energy_per_atom"] < -1.0).all()
+    assert (frame["converged"] == 1.0).all()
+    for formula, cif in zip(frame["formula"], frame["cif"]):
+        relaxed = Structure.from_str(cif, fmt="cif")
+        assert relaxed.composition.reduced_composition == Composition(formula).reduced_composition
+    with CampaignStore(out / "campaign.sqlite") as store:
+        evals = store.evaluations()
+    assert all(e["result_cif"] and e["cif"] is None for e in evals)  # pool gave formulas only
+    assert "Structures" in (out / "report.html").read_text()
+
+    again = runner.invoke(app, ["design", "--out", str(out), "--resume", "--budget", "5"])
+    assert again.exit_code == 0, again.output
+    frame = pd.read_csv(out / "evaluations.csv")
+    assert len(frame) == 5 and frame["formula"].is_unique
+    assert (frame["status"] == "ok").all()
