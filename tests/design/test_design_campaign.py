@@ -27,7 +27,7 @@ def test_campaign_writes_contract_outputs(tmp_path, castelli_tables, strategy):
     truth = pd.read_csv(table).set_index("formula")["heat_of_formation"]
     assert frame.set_index("formula")["heat_of_formation"].equals(
         truth.loc[frame["formula"]].rename("heat_of_formation").rename_axis("formula"))
-    assert (tmp_path / "run" / "report.html").read_text().startswith("<!doctype html>")
+    assert (tmp_path / "run" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert summary["evaluations"] == 30
     with CampaignStore(tmp_path / "run" / "campaign.sqlite") as store:
         assert [s["status"] for s in store.steps()] == ["done"] * 3

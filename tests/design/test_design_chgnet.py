@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from matforge.cli import app
 from matforge.design.store import CampaignStore
+from matforge.report.browser import check_html, find_chromium
 
 POOL = ["NaCl", "KCl", "LiF", "MgO", "CaO", "KBr", "NaF", "SrO"]
 
@@ -34,7 +35,10 @@ def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
     with CampaignStore(out / "campaign.sqlite") as store:
         evals = store.evaluations()
     assert all(e["result_cif"] and e["cif"] is None for e in evals)  # pool gave formulas only
-    assert "Structures" in (out / "report.html").read_text()
+    assert "Structures of the top candidates" in (out / "report.html").read_text()
+    if find_chromium():  # best-so-far curve plus one 3D view per relaxed structure
+        check = check_html(out / "report.html")
+        assert check.ok and check.n_plots == 1 + 3, check
 
     again = runner.invoke(app, ["design", "--out", str(out), "--resume", "--budget", "5"])
     assert again.exit_code == 0, again.output

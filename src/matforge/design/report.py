@@ -1,20 +1,22 @@
-"""Campaign outputs: evaluations.csv (one row per oracle evaluation, in order) and a small
-self-contained report.html (best-so-far curve, Pareto front and hypervolume, top candidates).
-Plots are inline SVG so the report opens offline with no JavaScript."""
+"""Campaign outputs: evaluations.csv (one row per oracle evaluation, in order) and a
+self-contained report.html (best-so-far curve, Pareto front and hypervolume, top candidates
+with 3D structures, latent map), built with matforge.report's offline plotly builder."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
+from pymatgen.core import Structure
 
 from matforge.design.objectives import hypervolume, pareto_mask
 from matforge.design.spec import CampaignSpec
 from matforge.design.store import CampaignStore
+from matforge.report.html import Report
 
 
 def evaluations_frame(store: CampaignStore, spec: CampaignSpec) -> pd.DataFrame:
@@ -77,109 +79,72 @@ def write_outputs(store: CampaignStore, spec: CampaignSpec, out: Path) -> dict[s
     return summary
 
 
-def _svg_line(ys: list[np.ndarray], labels: list[str], title: str, xlabel: str,
-              ylabel: str, scatter: bool = False, highlight: np.ndarray | None = None) -> str:
-    w, h, pad = 560, 320, 50
-    xs_all = [np.arange(1, len(y) + 1) for y in ys] if not scatter else [ys[0]]
-    if scatter:
-        pts = ys[0]
-        x, y = pts[:, 0], pts[:, 1]
-    else:
-        x = np.concatenate(xs_all) if xs_all else np.zeros(0)
-        y = np.concatenate(ys) if ys else np.zeros(0)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if not ok.any():
-        return f"<p>{html.escape(title)}: no finite values yet.</p>"
-    x0, x1 = float(x[ok].min()), float(x[ok].max())
-    y0, y1 = float(y[ok].min()), float(y[ok].max())
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-
-    def px(a: float) -> float:
-        return pad + (a - x0) / (x1 - x0) * (w - 2 * pad)
-
-    def py(b: float) -> float:
-        return h - pad - (b - y0) / (y1 - y0) * (h - 2 * pad)
-
-    parts = [f'<svg width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">',
-             (f'<rect x="{pad}" y="{pad}" width="{w-2*pad}" height="{h-2*pad}" fill="none" '
-              'stroke="#999"/>'),
-             f'<text x="{w/2}" y="20" text-anchor="middle">{html.escape(title)}</text>',
-             f'<text x="{w/2}" y="{h-10}" text-anchor="middle">{html.escape(xlabel)}</text>',
-             (f'<text x="12" y="{h/2}" transform="rotate(-90 12 {h/2})" text-anchor="middle">'
-              f'{html.escape(ylabel)}</text>'),
-             f'<text x="{pad}" y="{h-pad+15}" font-size="10">{x0:.3g}</text>',
-             f'<text x="{w-pad}" y="{h-pad+15}" font-size="10" text-anchor="end">{x1:.3g}</text>',
-             f'<text x="{pad-4}" y="{h-pad}" font-size="10" text-anchor="end">{y0:.3g}</text>',
-             f'<text x="{pad-4}" y="{pad+4}" font-size="10" text-anchor="end">{y1:.3g}</text>']
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
-    if scatter:
-        for i, (a, b) in enumerate(zip(x, y)):
-            if np.isfinite(a) and np.isfinite(b):
-                c = "#d62728" if highlight is not None and highlight[i] else "#1f77b4"
-                parts.append(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{c}"/>')
-    else:
-        for k, yk in enumerate(ys):
-            pts = " ".join(f"{px(i + 1):.1f},{py(v):.1f}" for i, v in enumerate(yk)
-                           if np.isfinite(v))
-            parts.append(f'<polyline points="{pts}" fill="none" stroke="{colours[k % 4]}" '
-                         'stroke-width="2"/>')
-            parts.append(f'<text x="{w-pad-4}" y="{pad+15+14*k}" font-size="11" '
-                         f'text-anchor="end" fill="{colours[k % 4]}">{html.escape(labels[k])}'
-                         '</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _scatter(points: np.ndarray, highlight: np.ndarray, names: list[str], title: str,
+             xlabel: str, ylabel: str, marked: str, rest: str) -> go.Figure:
+    """Two-trace scatter: the highlighted points in red over the others."""
+    fig = go.Figure()
+    for mask, label, colour in ((~highlight, rest, "#1f77b4"), (highlight, marked, "#d62728")):
+        if mask.any():
+            fig.add_trace(go.Scatter(x=points[mask, 0], y=points[mask, 1], mode="markers",
+                                     name=label, marker={"color": colour, "size": 7},
+                                     text=[n for n, m in zip(names, mask) if m]))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=420)
+    return fig
 
 
 def render_html(frame: pd.DataFrame, U: np.ndarray, spec: CampaignSpec,
-                store: CampaignStore) -> str:
-    title = "matforge design campaign"
-    body = [f"<h1>{title}</h1>", "<h2>Spec</h2>",
-            f"<pre>{html.escape(spec.to_yaml())}</pre>",
-            (f"<p>{len(frame)} oracle evaluations; filter verdicts: "
-             f"{html.escape(json.dumps(store.verdict_counts()))}.</p>")]
+                store: CampaignStore, n_structures: int = 6) -> str:
+    """The campaign report: spec, best-so-far curves, Pareto front and hypervolume, the top
+    candidates with 3D views of their (relaxed) structures, and the latent map if any."""
+    report = Report("matforge design campaign")
+    report.heading("Spec").preformatted(spec.to_yaml())
+    report.paragraph(f"{len(frame)} oracle evaluations; filter verdicts: "
+                     f"{json.dumps(store.verdict_counts())}.")
+    names = list(frame["formula"]) if len(frame) else []
     if len(frame):
-        curves, labels = [], []
+        report.heading("Best so far")
+        fig = go.Figure()
         for j, o in enumerate(spec.objectives):
             u = np.where(np.isfinite(U[:, j]), U[:, j], -np.inf)
             best = np.maximum.accumulate(u)
-            best[~np.isfinite(best)] = np.nan
-            curves.append(best)
-            labels.append(f"{o.describe()} (utility)")
-        body += ["<h2>Best so far</h2>",
-                 _svg_line(curves, labels, "best-so-far utility", "oracle evaluations",
-                           "utility")]
+            fig.add_trace(go.Scatter(x=np.arange(1, len(best) + 1),
+                                     y=np.where(np.isfinite(best), best, np.nan),
+                                     mode="lines", name=f"{o.describe()} (utility)"))
+        fig.update_layout(xaxis_title="oracle evaluations", yaxis_title="best utility so far",
+                          height=380)
+        report.figure(fig)
         if len(spec.objectives) >= 2:
             finite = np.all(np.isfinite(U), axis=1)
-            pts = U[finite][:, :2]
-            if len(pts):
-                front = pareto_mask(pts)
+            if finite.any():
+                front = pareto_mask(U[finite][:, :2])
                 hv = hypervolume(U[finite], U[finite].min(axis=0) - 1e-9)
-                body += ["<h2>Pareto front</h2>",
-                         (f"<p>Hypervolume (utilities, reference = worst observed): {hv:.4g}; "
-                          f"{int(front.sum())} non-dominated.</p>"),
-                         _svg_line([pts], [], "evaluated candidates (red: Pareto front)",
-                                   spec.objectives[0].describe(), spec.objectives[1].describe(),
-                                   scatter=True, highlight=front)]
+                report.heading("Pareto front")
+                report.paragraph(f"Hypervolume (utilities, reference = worst observed): "
+                                 f"{hv:.4g}; {int(front.sum())} non-dominated.")
+                report.figure(_scatter(U[finite][:, :2], front,
+                                       [n for n, f in zip(names, finite) if f],
+                                       "evaluated candidates (utilities)",
+                                       spec.objectives[0].describe(),
+                                       spec.objectives[1].describe(), "Pareto front",
+                                       "dominated"))
         order = np.argsort(-np.nan_to_num(U.sum(axis=1), nan=-np.inf))[:20]
         cols = ["step", "formula", *[o.name for o in spec.objectives], "strategy", "status"]
-        top = frame.iloc[order][[c for c in cols if c in frame.columns]]
-        body += ["<h2>Top candidates</h2>", top.to_html(index=False, float_format="%.4g")]
+        report.heading("Top candidates")
+        report.table(frame.iloc[order][[c for c in cols if c in frame.columns]])
         if "cif" in frame.columns:
-            body.append("<h3>Structures</h3>")
-            for i in order[:10]:
-                cif = frame["cif"].iloc[i]
-                if isinstance(cif, str):
-                    body.append(f"<details><summary>{html.escape(frame['formula'].iloc[i])}"
-                                f"</summary><pre>{html.escape(cif)}</pre></details>")
+            shown = [i for i in order if isinstance(frame["cif"].iloc[i], str)][:n_structures]
+            if shown:
+                report.heading("Structures of the top candidates (as the oracle left them)")
+                report.structures([Structure.from_str(frame["cif"].iloc[i], fmt="cif")
+                                   for i in shown],
+                                  [f"{frame['formula'].iloc[i]} (step {frame['step'].iloc[i]})"
+                                   for i in shown])
     latent = store.get_meta("latent_map")
     if latent:
         pts = np.asarray(latent.get("points", []), dtype=float)
         if pts.ndim == 2 and len(pts):
-            body += ["<h2>Latent map</h2>",
-                     _svg_line([pts[:, :2]], [], "VAE latent space (red: evaluated)", "z1", "z2",
-                               scatter=True, highlight=np.asarray(latent.get("evaluated",
-                                                                             [False] * len(pts))))]
-    return ("<!doctype html><html><head><meta charset='utf-8'><title>" + title +
-            "</title><style>body{font-family:sans-serif;max-width:900px;margin:auto}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-            "</style></head><body>" + "\n".join(body) + "</body></html>")
+            seen = np.asarray(latent.get("evaluated", [False] * len(pts)), dtype=bool)
+            report.heading("Latent map")
+            report.figure(_scatter(pts[:, :2], seen, [""] * len(pts), "VAE latent space",
+                                   "z1", "z2", "evaluated", "candidates"))
+    return report.to_html()

@@ -68,6 +68,10 @@ class Report:
         self._parts.append(f"<p>{html.escape(text)}</p>")
         return self
 
+    def preformatted(self, text: str) -> Report:
+        self._parts.append(f"<pre>{html.escape(text)}</pre>")
+        return self
+
     def table(self, df: pd.DataFrame, max_rows: int = 200) -> Report:
         shown = df.head(max_rows)
         self._parts.append(shown.to_html(index=False, border=0, na_rep="", float_format=_fmt))
