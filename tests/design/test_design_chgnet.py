@@ -21,7 +21,8 @@ def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
     runner = CliRunner()
     args = ["design", "--pool", str(pool), "--oracle", "chgnet", "--objective",
             "formation_energy_per_atom:min", "--strategy", "random", "--budget", "3",
-            "--batch-size", "3", "--out", str(out), "--seed", "0"]
+            "--batch-size", "3", "--out", str(out), "--seed", "0", "--oracle-option",
+            "fmax=0.1", "--oracle-option", "steps=200"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out / "evaluations.csv")
@@ -34,6 +35,7 @@ def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
         assert relaxed.composition.reduced_composition == Composition(formula).reduced_composition
     with CampaignStore(out / "campaign.sqlite") as store:
         evals = store.evaluations()
+        assert store.get_meta("spec")["oracle"]["options"] == {"fmax": 0.1, "steps": 200}
     assert all(e["result_cif"] and e["cif"] is None for e in evals)  # pool gave formulas only
     assert "Structures of the top candidates" in (out / "report.html").read_text()
     if find_chromium():  # best-so-far curve plus one 3D view per relaxed structure

@@ -9,15 +9,15 @@ from pathlib import Path
 import typer
 
 
-def _options(pairs: list[str]) -> dict:
-    """`KEY=VALUE` strategy options; values parsed as JSON where possible."""
+def _options(pairs: list[str], flag: str = "--option") -> dict:
+    """`KEY=VALUE` options; values parsed as JSON where possible."""
     from matforge.errors import MatforgeError
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise MatforgeError(f"--option expects KEY=VALUE, got {pair!r}")
+            raise MatforgeError(f"{flag} expects KEY=VALUE, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -41,6 +41,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             "steering, gflownet"),
         option: list[str] = typer.Option([], "--option",
                                          help="strategy option KEY=VALUE"),
+        oracle_option: list[str] = typer.Option(
+            [], "--oracle-option", help="oracle option KEY=VALUE, e.g. fmax=0.05 or "
+            "hull=perov-5 for --oracle chgnet (repeatable)"),
         budget: int | None = typer.Option(None, "--budget", help="oracle evaluations"),
         batch_size: int | None = typer.Option(None, "--batch-size"),
         executor: str | None = typer.Option(None, "--executor", help="serial|process|ray"),
@@ -59,7 +62,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         compositions from the embedded Materials Project transport data (issue 2)."""
         campaign_args = [config, pool, pool_size, oracle, strategy, budget, batch_size, executor,
                          workers, ray_address, generator]
-        if not resume and not objective and not option and all(a is None for a in campaign_args):
+        if not resume and not objective and not option and not oracle_option and \
+                all(a is None for a in campaign_args):
             from matforge.design.default import run_default_design
 
             run_default_design(out, seed=seed or 0, max_minutes=max_minutes, log=typer.echo)
@@ -80,6 +84,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
                 spec.source.generator = generator
             if option:
                 spec.strategy.options.update(_options(option))
+            if oracle_option:
+                spec.oracle.options.update(_options(oracle_option, "--oracle-option"))
         resume_overrides = {"executor": executor, "workers": workers,
                             "ray_address": ray_address, "budget": budget}
         summary = run_campaign(spec, out, resume=resume, overrides=resume_overrides)
