@@ -242,10 +242,12 @@ def _merge(runs: list[dict], out: Path, invocation: dict) -> tuple[list[dict], l
     earlier = old.get("invocations") or ([{k: old.get(k) for k in ("settings", "wall_seconds",
                                                                    "stopped_by_time_limit")}]
                                          if old else [])
-    for inv in earlier:  # results written before invocations were recorded
+    for inv in earlier:  # results written before invocations recorded methods and tasks
         inv.setdefault("methods", sorted(str(inv["settings"]["strategies"]).split(",")))
-    redone_methods = {m for _, m in redone}
-    earlier = [inv for inv in earlier if set(inv["methods"]) - redone_methods]
+        inv.setdefault("tasks", sorted(str(inv["settings"]["tasks"]).split(",")))
+    # an earlier invocation stays while any of its (task, method) runs is kept
+    earlier = [inv for inv in earlier
+               if {(t, m) for t in inv["tasks"] for m in inv["methods"]} - redone]
     return kept + runs, earlier + [invocation]
 
 
@@ -253,10 +255,16 @@ def write(runs: list[dict], args: argparse.Namespace, out: Path, seconds: float,
           stopped: bool, load: dict | None = None) -> None:
     invocation = {"settings": vars(args), "wall_seconds": round(seconds, 1),
                   "stopped_by_time_limit": stopped, **(load or {}),
-                  "methods": sorted({r["method"] for r in runs})}
+                  "methods": sorted({r["method"] for r in runs}),
+                  "tasks": sorted({r["task"] for r in runs})}
     invocations = [invocation]
     if args.merge:
         runs, invocations = _merge(runs, out, invocation)
+    write_results(runs, invocations, out)
+
+
+def write_results(runs: list[dict], invocations: list[dict], out: Path) -> None:
+    """OUT.json (runs, per-method summary, every invocation) and OUT.md (the table)."""
     frame = pd.DataFrame(runs, columns=["task", "method", "seed", "budget", "pool", "score",
                                         "seconds"])
     # within one invocation only seeds where every method ran on the task count, so the
@@ -273,7 +281,7 @@ def write(runs: list[dict], args: argparse.Namespace, out: Path, seconds: float,
             summary.append({"task": task, "method": method, "seeds": len(m),
                             "mean": float(m["score"].mean()), "std": float(m["score"].std(ddof=0)),
                             "seconds_per_run": float(m["seconds"].mean())})
-    result = {**invocation, "summary": summary, "runs": runs, "invocations": invocations,
+    result = {**invocations[-1], "summary": summary, "runs": runs, "invocations": invocations,
               "note": "timings measured on a shared 2-core machine under heavy contention; "
                       "each invocation records its load average (1, 5, 15 min)"}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -289,7 +297,8 @@ def write(runs: list[dict], args: argparse.Namespace, out: Path, seconds: float,
                  "contended.")
     for inv in invocations:
         if inv.get("loadavg_start"):
-            lines.append(f"- {', '.join(inv.get('methods') or [])}: load average "
+            tasks = f" ({', '.join(inv['tasks'])})" if inv.get("tasks") else ""
+            lines.append(f"- {', '.join(inv.get('methods') or [])}{tasks}: load average "
                          f"{inv['loadavg_start'][0]:.1f} at start, {inv['loadavg_end'][0]:.1f} "
                          f"at end ({inv.get('cpu_count')} cores), {inv['wall_seconds']:.0f} s")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
