@@ -1,6 +1,8 @@
 """Bayesian optimisation over a discrete candidate set (pool or generated): BoTorch qLogEI /
 qUCB (one objective) or qLogNEHVI (several) on a GP over PCA-reduced Magpie features, or the
-same acquisitions on a tree-ensemble surrogate whose members serve as posterior samples."""
+same acquisitions on a tree-ensemble surrogate whose members serve as posterior samples
+(greedy qEHVI for two objectives; a random Chebyshev scalarisation per step for more, or with
+acquisition=parego)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import numpy as np
 from matforge.design.acquisition import (
     botorch_select,
     chebyshev,
+    greedy_qehvi,
     greedy_qei,
     greedy_qucb,
     random_weights,
@@ -25,7 +28,7 @@ from matforge.design.strategies.base import (
 
 class BayesOpt(Strategy):
     """options: model (gp|ensemble), surrogate (forest|ensemble, for model=ensemble),
-    acquisition (qei|qucb|qnehvi), beta, pca (GP input dimensions), members."""
+    acquisition (qei|qucb|qnehvi|parego), beta, pca (GP input dimensions), members."""
 
     name = "bayesopt"
 
@@ -70,6 +73,11 @@ class BayesOpt(Strategy):
                              members=int(o.get("members", 8)), max_iter=int(o.get("max_iter", 100)),
                              kind=str(o.get("surrogate", "forest")))
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
+        if len(ctx.objectives) == 2 and acq in ("qnehvi", "qehvi"):
+            idx, gains = greedy_qehvi(Us, U, ctx.batch_size)
+            return Selection([cands[i] for i in idx], mean=S.mean(axis=0)[idx],
+                             std=S.std(axis=0)[idx], acquisition=gains, verdicts=verdicts,
+                             info={"model": "ensemble", "acquisition": "qehvi"})
         if len(ctx.objectives) == 1:
             samples, best = Us[..., 0], float(U[:, 0].max())
         else:  # one random Chebyshev scalarisation per step (ParEGO-style)
