@@ -47,3 +47,24 @@ def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
     frame = pd.read_csv(out / "evaluations.csv")
     assert len(frame) == 5 and frame["formula"].is_unique
     assert (frame["status"] == "ok").all()
+
+
+def test_unchanged_structures_are_not_stored_twice(tmp_path) -> None:
+    from pymatgen.core import Lattice
+
+    rock_salt = {f: Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), list(els),
+                                              [[0, 0, 0], [0.5, 0.5, 0.5]])
+                 for f, a, els in (("NaCl", 5.64, ("Na", "Cl")), ("KCl", 6.29, ("K", "Cl")))}
+    pool, truth = tmp_path / "pool.csv", tmp_path / "truth.csv"
+    pd.DataFrame({"formula": list(rock_salt),
+                  "cif": [s.to(fmt="cif") for s in rock_salt.values()]}).to_csv(pool, index=False)
+    pd.DataFrame({"formula": list(rock_salt), "gap": [8.5, 8.4]}).to_csv(truth, index=False)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["design", "--pool", str(pool), "--oracle", f"lookup:{truth}",
+                                      "--objective", "gap:max", "--strategy", "random",
+                                      "--budget", "2", "--batch-size", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with CampaignStore(out / "campaign.sqlite") as store:
+        evals = store.evaluations()
+    assert len(evals) == 2 and all(e["cif"] and e["result_cif"] is None for e in evals)
+    assert pd.read_csv(out / "evaluations.csv")["cif"].notna().all()  # the given cells

@@ -222,7 +222,9 @@ class Campaign:
             cand = Candidate.from_structure(e["cif"]) if e["cif"] else Candidate(e["formula"])
             cand.provenance.update(e["provenance"])
             jobs.append(((step, e["idx"]), cand))
-        inputs = {(step, e["idx"]): e["cif"] for e in todo}
+        # the given structure written the way a result's is, so an unchanged one compares equal
+        inputs = {key: None if cand.structure is None else cand.structure.to(fmt="cif")
+                  for key, cand in jobs}
         for (s, i), result in executor.run(jobs, on_start=lambda key: self.store.mark_running(
                 *key)):
             values = {k: float(v) for k, v in result.values.items()}
