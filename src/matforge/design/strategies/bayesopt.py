@@ -74,21 +74,20 @@ class BayesOpt(Strategy):
                              kind=str(o.get("surrogate", "forest")))
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
         if len(ctx.objectives) == 2 and acq in ("qnehvi", "qehvi"):
+            acq = "qehvi"
             idx, gains = greedy_qehvi(Us, U, ctx.batch_size)
-            return Selection([cands[i] for i in idx], mean=S.mean(axis=0)[idx],
-                             std=S.std(axis=0)[idx], acquisition=gains, verdicts=verdicts,
-                             info={"model": "ensemble", "acquisition": "qehvi"})
-        if len(ctx.objectives) == 1:
-            samples, best = Us[..., 0], float(U[:, 0].max())
-        else:  # one random Chebyshev scalarisation per step (ParEGO-style)
-            w = random_weights(ctx.rng, len(ctx.objectives))
-            lo, hi = U.min(axis=0), U.max(axis=0)
-            samples = chebyshev(Us, w, lo, hi)
-            best = float(chebyshev(U, w, lo, hi).max())
-        if acq == "qucb":
-            idx, gains = greedy_qucb(samples, ctx.batch_size, float(o.get("beta", 2.0)))
         else:
-            idx, gains = greedy_qei(samples, best, ctx.batch_size)
+            if len(ctx.objectives) == 1:
+                samples, best = Us[..., 0], float(U[:, 0].max())
+            else:  # one random Chebyshev scalarisation per step (ParEGO-style)
+                w = random_weights(ctx.rng, len(ctx.objectives))
+                lo, hi = U.min(axis=0), U.max(axis=0)
+                samples = chebyshev(Us, w, lo, hi)
+                best = float(chebyshev(U, w, lo, hi).max())
+            if acq == "qucb":
+                idx, gains = greedy_qucb(samples, ctx.batch_size, float(o.get("beta", 2.0)))
+            else:
+                idx, gains = greedy_qei(samples, best, ctx.batch_size)
         return Selection([cands[i] for i in idx], mean=S.mean(axis=0)[idx],
                          std=S.std(axis=0)[idx], acquisition=gains, verdicts=verdicts,
                          info={"model": "ensemble", "acquisition": acq})
