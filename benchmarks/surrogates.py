@@ -96,12 +96,13 @@ def main() -> None:
                     help="subsample train splits larger than this (oqmd-bandgap has ~239k)")
     ap.add_argument("--max-minutes", type=float, default=10.0, help="attention budget per task")
     ap.add_argument("--name", default="surrogates")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
     args = ap.parse_args()
     os.environ.setdefault("MATFORGE_DATA_DIR",
                           str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     results: dict = {}
     for task in args.tasks.split(","):
         for model in args.models.split(","):

@@ -8,7 +8,10 @@ from pymatgen.core import Lattice, Structure
 
 from matforge.errors import MatforgeError
 from matforge.oracles.relax import (
+    _Bfgs,
     _CellState,
+    _Fire,
+    _FireThenBfgs,
     get_potential,
     relax_structures,
     small_expm,
@@ -81,6 +84,42 @@ def test_fix_cell_and_bfgs() -> None:
     res = relax_structures([cu], relax_cell=False, optimizer="bfgs", progress=False)[0]
     assert res.ok and res.converged  # fcc: zero forces by symmetry, cell kept
     assert res.steps == 0 and res.structure.volume == pytest.approx(cu.volume)
+
+
+def test_fire_then_bfgs_switches_below_threshold_and_needs_fewer_steps() -> None:
+    """On an anisotropic quadratic well, FIRE runs until the largest force row is below the
+    switch, then BFGS takes over and finishes in fewer steps than FIRE alone."""
+    stiffness = np.array([[1.0, 4.0, 9.0], [2.0, 6.0, 12.0]])
+    start = np.array([[0.3, -0.2, 0.1], [-0.1, 0.25, 0.05]])
+
+    def run(opt_cls: type) -> tuple[int, object]:
+        x = start.copy()
+        opt = opt_cls(x)
+        for step in range(1000):
+            f = -stiffness * x
+            if np.sqrt((f**2).sum(axis=1)).max() < 1e-3:
+                return step, opt
+            x = opt.step(x, f)
+        raise AssertionError("did not converge")
+
+    fire_steps, _ = run(_Fire)
+    mixed_steps, mixed = run(_FireThenBfgs)
+    assert isinstance(mixed.active, _Bfgs)  # type: ignore[attr-defined]
+    assert mixed_steps < fire_steps
+    early = _FireThenBfgs(start)
+    early.step(start, -stiffness * start)  # forces ~1.3 eV/A: still FIRE
+    assert isinstance(early.active, _Fire)
+
+
+def test_fire_then_bfgs_relaxes_to_fires_energy() -> None:
+    nacl = _nacl(5.45)
+    nacl = Structure(nacl.lattice, nacl.species, nacl.cart_coords + [[0.08, -0.05, 0.03], [0, 0, 0]],
+                     coords_are_cartesian=True)
+    fire, mixed = (relax_structures([nacl], fmax=0.02, optimizer=opt, progress=False)[0]
+                   for opt in ("fire", "fire+bfgs"))
+    assert fire.converged and mixed.converged
+    assert mixed.energy_per_atom == pytest.approx(fire.energy_per_atom, abs=2e-3)
+    assert mixed.steps <= fire.steps
 
 
 def test_worker_processes_match_one_process_in_input_order() -> None:

@@ -129,7 +129,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         model: str = typer.Option("chgnet", help="chgnet or sevennet"),
         fmax: float = typer.Option(0.1, help="force criterion, eV/A (cell included)"),
         steps: int = typer.Option(500, help="maximum optimiser steps"),
-        optimizer: str = typer.Option("fire", help="fire or bfgs"),
+        optimizer: str = typer.Option(
+            "fire", help="fire (StructOptimizer's), bfgs, or fire+bfgs (FIRE, then BFGS once "
+            "forces are below 0.3 eV/A: fewer steps)"),
         fix_cell: bool = typer.Option(False, "--fix-cell", help="relax positions only"),
         max_atoms: int = typer.Option(64, help="atoms per batched model call"),
         workers: int | None = typer.Option(
