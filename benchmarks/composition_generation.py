@@ -162,13 +162,17 @@ def load(path: str):
 
 class NovelOnly:
     """A generator's `sample(..., novel_only=True)` pipeline (training compositions left out,
-    no repeats) as a benchmark row; throughput is end to end, resampling included."""
+    no repeats) as a benchmark row, optionally at another sampling temperature; throughput is
+    end to end, resampling included."""
 
-    def __init__(self, model):
+    def __init__(self, model, temperature: float | None = None):
         self.model, self.info, self.kind = model, {}, f"{model.kind}+novel-only"
+        self.options = {} if temperature is None else {"temperature": temperature}
 
     def sample_formulas(self, n: int, condition=None, seed: int = 0) -> list[str]:
-        return [c.composition.reduced_formula for c in self.model.sample(n, condition=condition, seed=seed, novel_only=True)]
+        cands = self.model.sample(n, condition=condition, seed=seed, novel_only=True,
+                                  **self.options)
+        return [c.composition.reduced_formula for c in cands]
 
 
 def sample(model, n: int, seed: int, condition=None) -> tuple[list[str], float]:
@@ -311,7 +315,11 @@ def main() -> None:
     ap.add_argument("--cond-n", type=int, default=2000)
     ap.add_argument("--train-sets", default="mp-e-hull,mp-transport,oqmd-bandgap")
     ap.add_argument("--novel-only", action="append", default=[],
-                    help="NAME of a model to add a row for its novel_only sampling (repeatable)")
+                    help="NAME[@TEMPERATURE] of a model to add a row for its novel_only "
+                         "sampling (repeatable); the row is NAME+novel-only[@T]")
+    ap.add_argument("--recovery-split", default="test", choices=("test", "val"),
+                    help="mp-e-hull split whose compositions (absent from training) are to be "
+                         "recovered; choose sampling settings on val")
     ap.add_argument("--threads", type=int, default=2, help="torch threads while sampling")
     ap.add_argument("--out", default="composition_generation", help="file name stem")
     ap.add_argument("--out-dir", default=str(RESULTS),
@@ -329,15 +337,18 @@ def main() -> None:
     from matforge.data import load_dataset
     from matforge.representations.tokens import formula_keys
 
-    test = formula_keys(load_dataset("mp-e-hull", split="test")["formula"].astype(str))
-    held_out = test - train
+    targets = formula_keys(load_dataset("mp-e-hull", split=args.recovery_split)["formula"]
+                           .astype(str))
+    held_out = targets - train
     baseline = PseudoRandom(train)
     models = {} if args.no_baseline else {"pseudo-random": baseline}
     for spec in args.model:
         name, path = spec.split("=", 1)
         models[name] = load(path)
-    for name in args.novel_only:
-        models[f"{name}+novel-only"] = NovelOnly(models[name])
+    for spec in args.novel_only:
+        name, _, temp = spec.partition("@")
+        row = f"{name}+novel-only" + (f"@{temp}" if temp else "")
+        models[row] = NovelOnly(models[name], float(temp) if temp else None)
     result: dict = {
         "setup": (f"{args.n} samples per model, seed {args.seed}; SMACT smact14 oxidation "
                   "states, all-metal compositions invalid; novelty against "
@@ -361,7 +372,8 @@ def main() -> None:
         print(name, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()})
     if args.recovery_model:
         pts = [p for p in (1000, 3000, 10_000, 30_000, 100_000, 300_000) if p <= args.recovery_max]
-        result["held_out"] = (f"{len(held_out)} mp-e-hull test compositions absent from the "
+        result["held_out"] = (f"{len(held_out)} mp-e-hull {args.recovery_split} compositions "
+                              "absent from the "
                               f"train splits of {args.train_sets}")
         result["recovery"] = {name: recovery(models[name], held_out, baseline, pts, args.seed)
                               for name in args.recovery_model}

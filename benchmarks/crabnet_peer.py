@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,15 @@ def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
     score test_csv raw and after a std calibration fitted on val_csv."""
     from CrabNet.kingcrab import CrabNet
     from CrabNet.model import Model
+    from CrabNet.utils.optim import SWA
 
     from matforge.surrogates.calibration import StdCalibrator, calibration_report
 
+    # torch 2's Optimizer.step wrapper reads hook tables that CrabNet's SWA wrapper never
+    # creates (it skips Optimizer.__init__); empty tables restore the old behaviour.
+    for attr in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks"):
+        if not hasattr(SWA, attr):
+            setattr(SWA, attr, OrderedDict())
     t0 = time.perf_counter()
     model = Model(CrabNet(compute_device=torch.device("cpu")).to("cpu"), model_name=name,
                   verbose=False)

@@ -183,3 +183,29 @@ def test_shipped_default_model_is_mostly_valid():
     valid = np.mean([bool(f) and check_composition(f).valid_strict for f in formulas])
     assert valid >= 0.85
     assert len(set(formulas)) >= 480
+
+
+@pytest.mark.skipif(not (SHIPPED_MODELS / "composition-default").exists(),
+                    reason="composition-default not shipped yet")
+def test_generate_temperature_reaches_the_sampler(tmp_path):
+    """Colder sampling repeats the likeliest compositions; a generator without a temperature
+    refuses the flag instead of ignoring it."""
+    from matforge.cli import app
+    from matforge.data import load_dataset
+    from matforge.generators.composition.substitution import SubstitutionGenerator
+
+    runner = CliRunner()
+    distinct = {}
+    for temp in ("0.3", "1.5"):
+        out = tmp_path / f"t{temp}.csv"
+        res = runner.invoke(app, ["generate", "--model", "composition-default", "-n", "400",
+                                  "--seed", "0", "--temperature", temp, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        distinct[temp] = pd.read_csv(out, keep_default_na=False)["formula"].nunique()
+    assert distinct["0.3"] < 0.8 * distinct["1.5"]
+    SubstitutionGenerator().fit(load_dataset("mp-transport", split="train").head(500)).save(
+        tmp_path / "sub")
+    res = runner.invoke(app, ["generate", "--model", str(tmp_path / "sub"), "-n", "5",
+                              "--temperature", "0.5", "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code != 0 and isinstance(res.exception, MatforgeError)
+    assert "does not support --temperature" in str(res.exception)

@@ -42,6 +42,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         novel_only: bool = typer.Option(
             False, "--novel-only", help="compositions: resample until each is distinct and "
             "absent from the model's training data"),
+        temperature: float | None = typer.Option(
+            None, "--temperature", help="compositions: sampling temperature (transformer, blank "
+            "filler, GAN); lower gives more valid, more familiar compositions"),
         csp: str = typer.Option(
             "", "--csp", help="composition models: give each composition a structure with "
             "this CSP model (template, perov-5, carbon-24, random or a model dir); "
@@ -63,6 +66,15 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         unsupported = [flags[k][0] for k in options if k not in accepted]
         if unsupported:
             raise MatforgeError(f"{generator.kind} does not support {', '.join(unsupported)}")
+        if temperature is not None:
+            if temperature <= 0:
+                raise MatforgeError("--temperature must be positive")
+            sample_formulas = getattr(generator, "sample_formulas", None)
+            takes = sample_formulas is not None and \
+                "temperature" in inspect.signature(sample_formulas).parameters
+            if not takes and "temperature" not in getattr(generator, "sampling", {}):
+                raise MatforgeError(f"{generator.kind} does not support --temperature")
+            options["temperature"] = temperature
         cond = parse_conditions(condition) or None
         if csp:
             from matforge.commands.crystal import load_csp_model

@@ -352,8 +352,9 @@ class _Bfgs:
 
 class _FireThenBfgs:
     """FIRE while the largest generalised force is above `switch` (eV/A), then BFGS from a
-    fresh Hessian guess: FIRE's early steps choose the basin, BFGS then converges in fewer
-    steps than FIRE's slow tail."""
+    fresh Hessian guess, which converges in fewer steps than FIRE's slow tail. Most
+    structures end where FIRE would; some run on to a lower stationary point
+    (docs/oracles.md)."""
 
     def __init__(self, x: np.ndarray, switch: float = 0.3) -> None:
         self.switch = switch
@@ -386,6 +387,7 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
 
     `fmax` (eV/A) applies to atomic forces and to the cell's generalised forces, exactly as
     CHGNet's StructOptimizer with ASE's FrechetCellFilter; `steps` caps optimiser steps.
+    `optimizer="fire+bfgs"` hands over to BFGS once forces are below `switch_fmax`.
     Accepts pymatgen Structures, ase.Atoms or CIF strings. `workers` processes (default:
     the cores this process may use, on CPU) each relax small chunks with one torch thread:
     CHGNet's small graphs leave a second thread partly idle (measured on 2 cores: 8% faster
