@@ -43,8 +43,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             False, "--novel-only", help="compositions: resample until each is distinct and "
             "absent from the model's training data"),
         temperature: float | None = typer.Option(
-            None, "--temperature", help="compositions: sampling temperature (transformer, blank "
-            "filler, GAN); lower gives more valid, more familiar compositions"),
+            None, "--temperature", help="compositions: sampling temperature (transformer, VAE, "
+            "blank filler, GAN); lower gives more valid, more familiar compositions"),
         csp: str = typer.Option(
             "", "--csp", help="composition models: give each composition a structure with "
             "this CSP model (template, perov-5, carbon-24, random or a model dir); "

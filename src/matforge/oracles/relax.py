@@ -25,6 +25,7 @@ from matforge.errors import MatforgeError
 
 MODELS = ("chgnet", "sevennet")
 OPTIMIZERS = ("fire", "bfgs", "fire+bfgs")
+SWITCH_FMAX = 0.3  # eV/A where fire+bfgs hands over (chosen on val rows, docs/oracles.md)
 MAX_EDGES_PER_ATOM = 400  # a dense metal has ~80 within 5 A; far more means collapsed atoms
 
 
@@ -356,7 +357,7 @@ class _FireThenBfgs:
     structures end where FIRE would; some run on to a lower stationary point
     (docs/oracles.md)."""
 
-    def __init__(self, x: np.ndarray, switch: float = 0.3) -> None:
+    def __init__(self, x: np.ndarray, switch: float = SWITCH_FMAX) -> None:
         self.switch = switch
         self.active: _Fire | _Bfgs = _Fire(x)
 
@@ -382,7 +383,7 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
                      optimizer: str = "fire", device: str | None = None,
                      max_atoms: int = 64, progress: bool = True,
                      workers: int | None = None,
-                     switch_fmax: float = 0.3) -> list[RelaxResult]:
+                     switch_fmax: float = SWITCH_FMAX) -> list[RelaxResult]:
     """Relax every structure (batched model calls); one RelaxResult per input.
 
     `fmax` (eV/A) applies to atomic forces and to the cell's generalised forces, exactly as
@@ -477,7 +478,7 @@ def _init_worker() -> None:
 
 def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potential,
                  relax_cell: bool, optimizer: str, device: str | None, max_atoms: int,
-                 progress: bool, switch_fmax: float = 0.3) -> list[RelaxResult]:
+                 progress: bool, switch_fmax: float) -> list[RelaxResult]:
     """All structures of `items` relaxed together in this process."""
     potential = get_potential(model, device=device)
     if isinstance(potential, ChgnetPotential):
