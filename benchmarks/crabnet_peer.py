@@ -35,9 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
-                  epochs: int) -> dict:
+                  epochs: int, epochs_step: int = 10) -> dict:
     """Train CrabNet on train_csv with val_csv as its validation set (as CrabNet does);
-    score test_csv raw and after a std calibration fitted on val_csv."""
+    score test_csv raw and after a std calibration fitted on val_csv.
+
+    `epochs_step` is the length in epochs of half of CrabNet's cyclic learning-rate cycle
+    (10 in CrabNet, hard-coded in `Model.fit`); a smaller one lets a short, budget-matched
+    run still finish whole cycles and take its SWA averages."""
     from CrabNet.kingcrab import CrabNet
     from CrabNet.model import Model
     from CrabNet.utils.optim import SWA
@@ -49,9 +53,14 @@ def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
     for attr in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks"):
         if not hasattr(SWA, attr):
             setattr(SWA, attr, OrderedDict())
+
+    class BudgetModel(Model):
+        # Model.fit assigns epochs_step = 10 before using it; this property ignores that.
+        epochs_step = property(lambda self: epochs_step, lambda self, value: None)
+
     t0 = time.perf_counter()
-    model = Model(CrabNet(compute_device=torch.device("cpu")).to("cpu"), model_name=name,
-                  verbose=False)
+    model = BudgetModel(CrabNet(compute_device=torch.device("cpu")).to("cpu"),
+                        model_name=name, verbose=False)
     model.load_data(str(train_csv), batch_size=256, train=True)
     model.load_data(str(val_csv), batch_size=256)
     model.fit(epochs=epochs, losscurve=False, learningcurve=False)
@@ -64,7 +73,8 @@ def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
             "test_calibrated": calibration_report(yt, pt, cal(st)).to_dict()}
 
 
-def matbench_folds(task: str, seed: int, epochs: int, workdir: Path) -> dict:
+def matbench_folds(task: str, seed: int, epochs: int, epochs_step: int,
+                   workdir: Path) -> dict:
     """The same 5 folds (and 10% calibration hold-out) as benchmarks/surrogates.py."""
     from common import matbench_cv
 
@@ -80,7 +90,7 @@ def matbench_folds(task: str, seed: int, epochs: int, workdir: Path) -> dict:
             rows[["formula", target]].rename(columns={target: "target"}).to_csv(path,
                                                                                 index=False)
             paths.append(path)
-        res = fit_and_score(*paths, name=task, epochs=epochs)
+        res = fit_and_score(*paths, name=task, epochs=epochs, epochs_step=epochs_step)
         print(f"  fold MAE {res['test_calibrated']['mae']:.4f}", flush=True)
         return {**res["test_calibrated"], "fit_seconds": res["fit_seconds"], "n": res["n"],
                 "raw_coverage_95": res["test_raw"]["coverage_95"]}
@@ -94,8 +104,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--task", default="mp_bulk_modulus",
                     help="folder under compositions/, or matbench-expt-gap (5 folds)")
-    ap.add_argument("--epochs", type=int, default=40, help="multiple of 20 (CrabNet's cycle)")
+    ap.add_argument("--epochs", type=int, default=40,
+                    help="multiple of 2 x --epochs-step (CrabNet's learning-rate cycle)")
+    ap.add_argument("--epochs-step", type=int, default=10,
+                    help="half-cycle of the cyclic learning rate, in epochs (CrabNet: 10)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", help="result file stem (default crabnet_<task>)")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "2")))
     torch.manual_seed(args.seed)
@@ -107,18 +121,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # CrabNet writes learning curves and weights into the working directory
         if args.task.startswith("matbench"):
-            out = {"task": args.task, "epochs": args.epochs, "note": note,
-                   **matbench_folds(args.task, args.seed, args.epochs, Path(tmp))}
+            out = {"task": args.task, "epochs": args.epochs, "epochs_step": args.epochs_step,
+                   "note": note,
+                   **matbench_folds(args.task, args.seed, args.epochs, args.epochs_step,
+                                     Path(tmp))}
         else:
             root = data_dir / "compositions" / args.task
             res = fit_and_score(root / "train.csv", root / "val.csv", root / "test.csv",
-                                args.task, args.epochs)
-            out = {"task": args.task, "epochs": args.epochs, "fit_seconds": res["fit_seconds"],
+                                args.task, args.epochs, args.epochs_step)
+            out = {"task": args.task, "epochs": args.epochs, "epochs_step": args.epochs_step,
+                   "torch_threads": torch.get_num_threads(), "fit_seconds": res["fit_seconds"],
                    "test_raw": res["test_raw"], "test_calibrated": res["test_calibrated"],
                    "note": note}
     res_dir = Path(__file__).resolve().parent / "results"
     res_dir.mkdir(exist_ok=True)
-    (res_dir / f"crabnet_{args.task.replace('-', '_')}.json").write_text(
+    name = args.name or f"crabnet_{args.task.replace('-', '_')}"
+    (res_dir / f"{name}.json").write_text(
         json.dumps(out, indent=2) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k != "folds"}, indent=2))
 

@@ -37,31 +37,45 @@ TARGETS = {"mp-e-hull": "e_above_hull", "mp-bulk-modulus": "bulk_modulus",
            "oqmd-bandgap": "band_gap", "matbench-expt-gap": "band_gap"}
 
 
-def build(model: str, seed: int, target: str, max_minutes: float):
+def build(model: str, seed: int, target: str, max_minutes: float, threads: int):
     if model == "ensemble":
         from matforge.surrogates import EnsembleSurrogate
 
         return EnsembleSurrogate(seed=seed, target=target, progress=False)
+    if model == "blend":
+        from matforge.surrogates.blend import BlendSurrogate
+
+        return BlendSurrogate(seed=seed, target=target, max_minutes=max_minutes, progress=False,
+                              attention={"threads": threads})
     from matforge.surrogates.attention import AttentionSurrogate
 
-    return AttentionSurrogate(seed=seed, target=target, max_minutes=max_minutes, progress=False)
+    return AttentionSurrogate(seed=seed, target=target, max_minutes=max_minutes, progress=False,
+                              threads=threads)
 
 
-def run_split(model: str, train, val, test, target: str, seed: int, max_minutes: float) -> dict:
+def run_split(model: str, train, val, test, target: str, seed: int, max_minutes: float,
+              threads: int) -> dict:
     from matforge.surrogates.calibration import calibration_report
 
     t0 = time.perf_counter()
-    sur = build(model, seed, target, max_minutes)
+    sur = build(model, seed, target, max_minutes, threads)
     sur.fit(list(train.formula), train[target].to_numpy(float), list(val.formula),
             val[target].to_numpy(float))
     fit_s = time.perf_counter() - t0
     mean, std = sur.predict(list(test.formula))
     rep = calibration_report(test[target].to_numpy(float), mean, std).to_dict()
-    return {**rep, "fit_seconds": round(fit_s, 1), "n_train": len(train), "n_val": len(val)}
+    out = {**rep, "fit_seconds": round(fit_s, 1), "n_train": len(train), "n_val": len(val)}
+    if model == "blend":  # its members on the same test rows, from this very fit
+        out["ensemble_weight"] = sur.weight
+        out["members"] = {
+            name: calibration_report(test[target].to_numpy(float),
+                                     *member.predict(list(test.formula))).to_dict()
+            for name, member in zip(("ensemble", "attention"), sur.members)}
+    return out
 
 
 def crabnet_split_task(task: str, model: str, seed: int, max_train: int | None,
-                       max_minutes: float) -> dict:
+                       max_minutes: float, threads: int) -> dict:
     from matforge.data import load_dataset
 
     target = TARGETS[task]
@@ -69,19 +83,19 @@ def crabnet_split_task(task: str, model: str, seed: int, max_train: int | None,
     subsampled = max_train is not None and len(train) > max_train
     if subsampled:
         train = train.sample(n=max_train, random_state=seed)
-    out = run_split(model, train, val, test, target, seed, max_minutes)
+    out = run_split(model, train, val, test, target, seed, max_minutes, threads)
     out["train_subsampled"] = bool(subsampled)
     return out
 
 
-def matbench_task(task: str, model: str, seed: int, max_minutes: float) -> dict:
+def matbench_task(task: str, model: str, seed: int, max_minutes: float, threads: int) -> dict:
     from matforge.data import load_dataset
 
     target = TARGETS[task]
     frame = load_dataset(task, "all").reset_index(drop=True)
     return matbench_cv(frame, seed,
                        lambda tr, cal, te: run_split(model, tr, cal, te, target, seed,
-                                                     max_minutes / 5),
+                                                     max_minutes / 5, threads),
                        ("mae", "rmse", "coverage_68", "coverage_95", "miscalibration_area",
                         "fit_seconds"))
 
@@ -89,11 +103,11 @@ def matbench_task(task: str, model: str, seed: int, max_minutes: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="mp-e-hull,mp-bulk-modulus,oqmd-bandgap,matbench-expt-gap")
-    ap.add_argument("--models", default="ensemble")
+    ap.add_argument("--models", default="ensemble", help="comma list of ensemble, attention, blend")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=40000,
                     help="subsample train splits larger than this (oqmd-bandgap has ~239k)")
-    ap.add_argument("--max-minutes", type=float, default=10.0, help="attention budget per task")
+    ap.add_argument("--max-minutes", type=float, default=10.0, help="attention (and blend's attention) budget per task")
     ap.add_argument("--name", default="surrogates")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--rerender", action="store_true",
@@ -112,9 +126,10 @@ def main() -> None:
         for model in args.models.split(","):
             print(f"{task} / {model} ...", flush=True)
             if task.startswith("matbench"):
-                res = matbench_task(task, model, args.seed, args.max_minutes)
+                res = matbench_task(task, model, args.seed, args.max_minutes, args.threads)
             else:
-                res = crabnet_split_task(task, model, args.seed, args.max_train, args.max_minutes)
+                res = crabnet_split_task(task, model, args.seed, args.max_train,
+                                         args.max_minutes, args.threads)
             results.setdefault(task, {})[model] = res
             print(f"  MAE {res['mae']:.4f}  cover68 {res['coverage_68']:.3f}  "
                   f"cover95 {res['coverage_95']:.3f}  miscal {res['miscalibration_area']:.3f}  "
@@ -135,6 +150,8 @@ def render(results: dict, load: float) -> str:
         label, value = PUBLISHED.get(task, ("", None))
         for model, r in per_model.items():
             note = " (train subsampled)" if r.get("train_subsampled") else ""
+            if model == "blend":
+                model = f"blend ({blend_note(r)})"
             lines.append(f"| {task}{note} | {model} | {r['mae']:.4f} | {r['coverage_68']:.3f} | "
                          f"{r['coverage_95']:.3f} | {r['miscalibration_area']:.3f} | "
                          f"{float(r['fit_seconds']):.1f} | {label} | "
@@ -145,6 +162,16 @@ def render(results: dict, load: float) -> str:
                    "(anthony-wang/CrabNet@7436ccd, behind Table 2 of Wang et al. 2021); same "
                    "splits except matbench-expt-gap (CrabNet's own 5 folds).")]
     return "\n".join(lines)
+
+
+def blend_note(r: dict) -> str:
+    """The blend's ensemble weight and its members' own test MAE (mean over folds)."""
+    runs = r.get("folds", [r])
+    weights = sorted({f"{f['ensemble_weight']:.2f}" for f in runs})
+    maes = {name: sum(f["members"][name]["mae"] for f in runs) / len(runs)
+            for name in ("ensemble", "attention")}
+    return (f"ensemble weight {'/'.join(weights)}; members alone: ensemble "
+            f"{maes['ensemble']:.4f}, attention {maes['attention']:.4f}")
 
 
 def rerender(name: str) -> None:

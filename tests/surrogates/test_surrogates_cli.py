@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from matforge.cli import app
 from matforge.errors import MatforgeError
+from matforge.model_dir import read_config
 
 
 def test_train_then_predict(tmp_path, shared_data):
@@ -40,3 +41,17 @@ def test_user_errors(tmp_path, shared_data):
                               "bulk_modulus", "--kind", "structure", "--out",
                               str(tmp_path / "m")])
     assert isinstance(res.exception, MatforgeError)
+
+
+def test_train_blend(tmp_path, shared_data):
+    runner = CliRunner()
+    model = tmp_path / "blend"
+    res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
+                              "bulk_modulus", "--model", "blend", "--out", str(model),
+                              "--max-train", "300", "--members", "2", "--max-minutes", "0.05"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "test: n=" in res.output
+    cfg = read_config(model)
+    assert cfg["kind"] == "blend" and 0.0 <= cfg["weight"] <= 1.0
+    assert cfg["params"]["ensemble"] == {"n_members": 2}
+    assert read_config(model / "attention")["kind"] == "attention"

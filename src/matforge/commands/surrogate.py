@@ -17,11 +17,13 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         target: str = typer.Option(..., "--target", help="property column to learn"),
         kind: str = typer.Option("composition", "--kind", help="composition or structure"),
         model: str | None = typer.Option(
-            None, "--model", help="composition: ensemble (default) or attention; structure: structure"),
+            None, "--model",
+            help="composition: ensemble (default), attention, or blend (weighted mean of the "
+                 "two, weight chosen on the val split); structure: structure"),
         out: Path = typer.Option(..., "--out", help="model directory to write"),
         seed: int = typer.Option(0, help="random seed"),
         max_train: int | None = typer.Option(None, help="subsample the train split to N rows"),
-        members: int | None = typer.Option(None, help="ensemble members"),
+        members: int | None = typer.Option(None, help="ensemble members (blend: of its tree ensemble)"),
         max_minutes: float | None = typer.Option(
             None, help="training time budget (neural models)"),
         train_split: str = typer.Option("train", help="split to fit on"),
@@ -38,7 +40,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             opts["n_members"] = members
         if max_minutes is not None:
             if kind == "structure" or (model or "ensemble") == "ensemble":
-                raise MatforgeError("--max-minutes applies to the attention model only")
+                raise MatforgeError("--max-minutes applies to the attention and blend models only")
             opts["max_minutes"] = max_minutes
         result = train_surrogate(
             data, target, out, kind=kind, model=model, seed=seed, max_train=max_train,

@@ -25,6 +25,7 @@ from matforge.surrogates.calibration import CalibrationReport, calibration_repor
 SURROGATE_KINDS: dict[str, str] = {
     "ensemble": "matforge.surrogates.ensemble:EnsembleSurrogate",
     "attention": "matforge.surrogates.attention:AttentionSurrogate",
+    "blend": "matforge.surrogates.blend:BlendSurrogate",
     "structure": "matforge.surrogates.structure:StructureSurrogate",
 }
 
