@@ -55,3 +55,8 @@ def test_train_blend(tmp_path, shared_data):
     assert cfg["kind"] == "blend" and 0.0 <= cfg["weight"] <= 1.0
     assert cfg["params"]["ensemble"] == {"n_members": 2}
     assert read_config(model / "attention")["kind"] == "attention"
+    inp, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"formula": ["NaCl", "MgO"]}).to_csv(inp, index=False)
+    res = runner.invoke(app, ["predict", "--model", str(model), str(inp), "--out", str(out)])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert (pd.read_csv(out)["std"] > 0).all()

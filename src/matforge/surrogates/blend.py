@@ -70,10 +70,7 @@ class BlendSurrogate(CalibratedPredictions):
         val_keys = composition_keys(X_val) if X_val is not None and y_val is not None else None
         trees, attention = self._new_members()
         trees.fit(keys, target)
-        if val_keys is None:
-            attention.fit(keys, target)
-        else:
-            attention.fit(keys, target, val_keys, y_val)
+        attention.fit(keys, target, val_keys, y_val)  # no held-out data: val_keys is None
         self.members = (trees, attention)
         self.info = {"n_train": len(keys), "fit_seconds": {
             "ensemble": trees.info["fit_seconds"], "attention": attention.info["fit_seconds"]}}
