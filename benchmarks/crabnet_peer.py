@@ -12,6 +12,8 @@ sees the system torch (torch is not changed):
     ln -s $MATFORGE_DATA_DIR/element_properties $SP/data/element_properties
     /tmp/crabenv/bin/python benchmarks/crabnet_peer.py --task mp_bulk_modulus --epochs 40
     /tmp/crabenv/bin/python benchmarks/crabnet_peer.py --task matbench-expt-gap --epochs 20
+    /tmp/crabenv/bin/python benchmarks/crabnet_peer.py --task mp_e_hull --epochs 2 \
+        --epochs-step 1 --swa-val-rows 1000 --name crabnet_mp_e_hull_2epochs
 
 CrabNet's uncertainty head is scored raw and after the same std calibration on val that
 matforge's surrogates use. Writes benchmarks/results/crabnet_<task>.json.
@@ -35,13 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
-                  epochs: int, epochs_step: int = 10) -> dict:
+                  epochs: int, epochs_step: int = 10, swa_val_rows: int | None = None) -> dict:
     """Train CrabNet on train_csv with val_csv as its validation set (as CrabNet does);
     score test_csv raw and after a std calibration fitted on val_csv.
 
     `epochs_step` is the length in epochs of half of CrabNet's cyclic learning-rate cycle
     (10 in CrabNet, hard-coded in `Model.fit`); a smaller one lets a short, budget-matched
-    run still finish whole cycles and take its SWA averages."""
+    run still finish whole cycles and take its SWA averages. In the last epoch of each cycle
+    CrabNet scores its whole validation set after every training batch (its SWA updates);
+    `swa_val_rows` gives it a seeded sample of val for that instead (the std is still
+    calibrated on all of val)."""
     from CrabNet.kingcrab import CrabNet
     from CrabNet.model import Model
     from CrabNet.utils.optim import SWA
@@ -62,7 +67,15 @@ def fit_and_score(train_csv: Path, val_csv: Path, test_csv: Path, name: str,
     model = BudgetModel(CrabNet(compute_device=torch.device("cpu")).to("cpu"),
                         model_name=name, verbose=False)
     model.load_data(str(train_csv), batch_size=256, train=True)
-    model.load_data(str(val_csv), batch_size=256)
+    if swa_val_rows is not None:
+        import pandas as pd
+
+        sample = pd.read_csv(val_csv, keep_default_na=False)  # "NaN" is a formula
+        sample = sample.sample(n=min(swa_val_rows, len(sample)), random_state=0)
+        sample.to_csv("swa_val.csv", index=False)  # the working directory is a temporary one
+        model.load_data("swa_val.csv", batch_size=256)
+    else:
+        model.load_data(str(val_csv), batch_size=256)
     model.fit(epochs=epochs, losscurve=False, learningcurve=False)
     fit_s = time.perf_counter() - t0
     yv, pv, _, sv = model.predict(str(val_csv))
@@ -108,6 +121,8 @@ def main() -> None:
                     help="multiple of 2 x --epochs-step (CrabNet's learning-rate cycle)")
     ap.add_argument("--epochs-step", type=int, default=10,
                     help="half-cycle of the cyclic learning rate, in epochs (CrabNet: 10)")
+    ap.add_argument("--swa-val-rows", type=int,
+                    help="score only this many val rows in CrabNet's per-batch SWA checks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", help="result file stem (default crabnet_<task>)")
     args = ap.parse_args()
@@ -128,9 +143,9 @@ def main() -> None:
         else:
             root = data_dir / "compositions" / args.task
             res = fit_and_score(root / "train.csv", root / "val.csv", root / "test.csv",
-                                args.task, args.epochs, args.epochs_step)
+                                args.task, args.epochs, args.epochs_step, args.swa_val_rows)
             out = {"task": args.task, "epochs": args.epochs, "epochs_step": args.epochs_step,
-                   "torch_threads": torch.get_num_threads(), "fit_seconds": res["fit_seconds"],
+                   "swa_val_rows": args.swa_val_rows, "torch_threads": torch.get_num_threads(), "fit_seconds": res["fit_seconds"],
                    "test_raw": res["test_raw"], "test_calibrated": res["test_calibrated"],
                    "note": note}
     res_dir = Path(__file__).resolve().parent / "results"

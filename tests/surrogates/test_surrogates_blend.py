@@ -48,6 +48,8 @@ def test_blend_fit_weight_save_load(tmp_path):
     assert (tmp_path / "blend" / "ensemble" / "weights.npz").exists()
     loaded = load_surrogate(tmp_path / "blend")
     assert isinstance(loaded, BlendSurrogate) and loaded.weight == model.weight
+    with pytest.raises(MatforgeError, match="holds a 'attention' surrogate"):
+        BlendSurrogate.load(tmp_path / "blend" / "attention")
     for a, b in zip(model.predict(["NaCl", "SiO2"]), loaded.predict(["NaCl", "SiO2"])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 

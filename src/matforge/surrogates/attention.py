@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, write_config
+from matforge.model_dir import write_config
 from matforge.representations.composition import ELEMENTS, padded_elements
 from matforge.surrogates.base import (
     CalibratedPredictions,
@@ -32,7 +32,7 @@ from matforge.surrogates.base import (
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import StdCalibrator, calibrator_from_dict
+from matforge.surrogates.calibration import StdCalibrator
 
 
 def mat2vec_table() -> np.ndarray | None:
@@ -254,9 +254,7 @@ class AttentionSurrogate(CalibratedPredictions):
     @classmethod
     def load(cls, path: str | Path) -> AttentionSurrogate:
         path = Path(path)
-        cfg = read_config(path)
-        if cfg.get("kind") != cls.kind:
-            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
+        cfg = cls.read_saved_config(path)
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         table = np.zeros((len(ELEMENTS), 200), np.float32) \
@@ -272,7 +270,5 @@ class AttentionSurrogate(CalibratedPredictions):
             model.members.append(net)
         model.embedding_used = cfg.get("embedding_used", "learned")
         model.y_mean, model.y_std = cfg["y_mean"], cfg["y_std"]
-        model.calibrator = calibrator_from_dict(cfg.get("calibrator"))
-        model.calibrated = bool(cfg.get("calibrated", False))
-        model.info = cfg.get("info", {})
+        model.restore_calibration(cfg)
         return model

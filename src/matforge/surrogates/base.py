@@ -19,7 +19,12 @@ from matforge.candidate import Candidate
 from matforge.data.readers import parse_formula
 from matforge.errors import MatforgeError
 from matforge.model_dir import read_config, resolve_model_dir
-from matforge.surrogates.calibration import CalibrationReport, calibration_report, fit_calibrator
+from matforge.surrogates.calibration import (
+    CalibrationReport,
+    calibration_report,
+    calibrator_from_dict,
+    fit_calibrator,
+)
 
 # kind (as written in config.json) -> "module:Class"
 SURROGATE_KINDS: dict[str, str] = {
@@ -125,6 +130,20 @@ class CalibratedPredictions:
     def evaluate(self, X: Iterable[Any], y: Iterable[float]) -> CalibrationReport:
         mean, std = self.predict(X)
         return calibration_report(as_targets(y, len(mean)), mean, std)
+
+    @classmethod
+    def read_saved_config(cls, path: Path) -> dict[str, Any]:
+        """config.json of a saved model of this class's kind (a clear error for another)."""
+        cfg = read_config(path)
+        if cfg.get("kind") != cls.kind:
+            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
+        return cfg
+
+    def restore_calibration(self, cfg: dict[str, Any]) -> None:
+        """Calibrator, calibrated flag and info as `save` wrote them."""
+        self.calibrator = calibrator_from_dict(cfg.get("calibrator"))
+        self.calibrated = bool(cfg.get("calibrated", False))
+        self.info = cfg.get("info", {})
 
 
 def load_surrogate(path: str | Path) -> Surrogate:

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, write_config
+from matforge.model_dir import write_config
 from matforge.surrogates.attention import AttentionSurrogate
 from matforge.surrogates.base import CalibratedPredictions, as_targets, composition_keys
-from matforge.surrogates.calibration import CalibrationReport, StdCalibrator, calibrator_from_dict
+from matforge.surrogates.calibration import CalibrationReport, StdCalibrator
 from matforge.surrogates.ensemble import EnsembleSurrogate
 
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)  # candidate weights of the tree ensemble
@@ -118,14 +118,10 @@ class BlendSurrogate(CalibratedPredictions):
     @classmethod
     def load(cls, path: str | Path) -> BlendSurrogate:
         path = Path(path)
-        cfg = read_config(path)
-        if cfg.get("kind") != cls.kind:
-            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
+        cfg = cls.read_saved_config(path)
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
         model.members = (EnsembleSurrogate.load(path / "ensemble"),
                          AttentionSurrogate.load(path / "attention"))
         model.weight = float(cfg["weight"])
-        model.calibrator = calibrator_from_dict(cfg.get("calibrator"))
-        model.calibrated = bool(cfg.get("calibrated", False))
-        model.info = cfg.get("info", {})
+        model.restore_calibration(cfg)
         return model

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, write_config
+from matforge.model_dir import write_config
 from matforge.representations.composition import (
     ELEMENTS,
     element_fractions,
@@ -35,7 +35,7 @@ from matforge.surrogates.base import (
     composition_keys,
     encode_safely,
 )
-from matforge.surrogates.calibration import StdCalibrator, calibrator_from_dict
+from matforge.surrogates.calibration import StdCalibrator
 
 FEATURIZERS = ("magpie", "magpie+fractions")
 
@@ -213,18 +213,14 @@ class EnsembleSurrogate(CalibratedPredictions):
     @classmethod
     def load(cls, path: str | Path) -> EnsembleSurrogate:
         path = Path(path)
-        cfg = read_config(path)
-        if cfg.get("kind") != cls.kind:
-            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} surrogate, not {cls.kind!r}")
+        cfg = cls.read_saved_config(path)
         weights = path / "weights.npz"
         if not weights.exists():
             raise MatforgeError(f"{path}: missing weights.npz")
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
         with np.load(weights, allow_pickle=False) as data:
             model.members = [_Forest.from_arrays(data, f"m{i}_") for i in range(cfg["n_members"])]
-        model.calibrator = calibrator_from_dict(cfg.get("calibrator"))
-        model.calibrated = bool(cfg.get("calibrated", False))
-        model.info = cfg.get("info", {})
+        model.restore_calibration(cfg)
         return model
 
     def __repr__(self) -> str:
