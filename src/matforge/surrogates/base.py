@@ -118,7 +118,11 @@ class CalibratedPredictions:
     def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
         """Fit the std calibrator on held-out data; returns the calibrated report on it."""
         mean, raw = self.predict_raw(X_val)
-        y = as_targets(y_val, len(mean))
+        return self.calibrate_predictions(as_targets(y_val, len(mean)), mean, raw)
+
+    def calibrate_predictions(self, y: np.ndarray, mean: np.ndarray,
+                              raw: np.ndarray) -> CalibrationReport:
+        """`calibrate` from held-out predictions already made (mean, raw std)."""
         before = calibration_report(y, mean, raw)
         self.calibrator = fit_calibrator(y, mean, raw)
         self.calibrated = True

@@ -82,36 +82,41 @@ class BlendSurrogate(CalibratedPredictions):
     def calibrate(self, X_val: Iterable[Any], y_val: Iterable[float]) -> CalibrationReport:
         """Calibrate each member, choose the weight by MAE, then calibrate the blend's std,
         all on the same held-out data."""
-        if self.members is None:
-            raise MatforgeError("the surrogate is not fitted (call fit or load)")
+        members = self._fitted_members()
         keys = composition_keys(X_val)
         y = as_targets(y_val, len(keys))
-        means = []
-        for member in self.members:
-            member.calibrate(keys, y)
-            means.append(member.predict(keys)[0])
+        # each member predicts val once: its raw spread calibrates it, and its calibrated
+        # std then enters the mixture
+        means, stds = [], []
+        for member in members:
+            mean, raw = member.predict_raw(keys)
+            member.calibrate_predictions(y, mean, raw)
+            means.append(mean)
+            stds.append(member.calibrator(raw))
         maes = [float(np.abs(w * means[0] + (1 - w) * means[1] - y).mean()) for w in WEIGHT_GRID]
         self.weight = float(WEIGHT_GRID[int(np.argmin(maes))])
         self.info["weight_choice"] = {"ensemble_weight": self.weight,
                                       "val_mae_by_weight": dict(zip(
                                           (f"{w:.2f}" for w in WEIGHT_GRID), maes))}
-        return super().calibrate(keys, y)
+        return self.calibrate_predictions(y, *mixture(self.weight, tuple(means), tuple(stds)))
 
-    def predict_raw(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def _fitted_members(self) -> tuple[EnsembleSurrogate, AttentionSurrogate]:
         if self.members is None:
             raise MatforgeError("the surrogate is not fitted (call fit or load)")
+        return self.members
+
+    def predict_raw(self, X: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
         keys = composition_keys(X)
-        (m1, s1), (m2, s2) = (m.predict(keys) for m in self.members)
+        (m1, s1), (m2, s2) = (m.predict(keys) for m in self._fitted_members())
         return mixture(self.weight, (m1, m2), (s1, s2))
 
     def save(self, path: str | Path, **extra: Any) -> Path:
         """config.json with the weight and calibration; each member in its own directory."""
-        if self.members is None:
-            raise MatforgeError("the surrogate is not fitted (call fit or load)")
+        members = self._fitted_members()
         path = write_config(path, self.kind, target=self.target, params=self.params,
                             weight=self.weight, calibrator=self.calibrator.to_dict(),
                             calibrated=self.calibrated, info=self.info, **extra)
-        for name, member in zip(("ensemble", "attention"), self.members):
+        for name, member in zip(("ensemble", "attention"), members):
             member.save(path / name)
         return path
 
