@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,53 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_results(name: str, payload: dict, markdown: str) -> None:
-    """Write benchmarks/results/<name>.{json,md}, so every benchmark reports the same way."""
+PACKAGES = ("matforge", "torch", "numpy", "scipy", "pandas", "scikit-learn", "pymatgen",
+            "smact", "chgnet", "sevenn", "ase", "pyxtal", "botorch", "matminer", "phonopy")
+
+
+def provenance(load_at_start: tuple[float, float, float] | None = None) -> dict:
+    """What a reader needs to regenerate a result: commit, package versions, machine, load and
+    the command line."""
+    import os
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    def run(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return {"git_commit": run("git", "rev-parse", "HEAD"),
+            "git_dirty": bool(run("git", "status", "--porcelain", "--untracked-files=no")),
+            "packages": versions, "python": platform.python_version(),
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "load_average_at_start": list(load_at_start) if load_at_start else None,
+            "load_average_at_end": list(os.getloadavg()),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+
+
+def write_results(name: str, payload: dict, markdown: str | Callable[[dict], str],
+                  load_at_start: tuple[float, float, float] | None = None) -> None:
+    """Write benchmarks/results/<name>.{json,md}, so every benchmark reports the same way.
+
+    The JSON carries `provenance` (commit, versions, machine, load, command); a callable
+    `markdown` renders the .md from the JSON as written, so the table can be regenerated
+    from the file alone."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / f"{name}.json").write_text(
-        json.dumps(_jsonable(payload), indent=2, sort_keys=True) + "\n"
-    )
+    payload = _jsonable({**payload, "provenance": provenance(load_at_start)})
+    (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    if callable(markdown):
+        markdown = markdown(payload)
     text = markdown if markdown.endswith("\n") else markdown + "\n"
     (RESULTS_DIR / f"{name}.md").write_text(text)
 

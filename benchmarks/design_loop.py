@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matforge.chem.formula import reduced_formula
 from matforge.data import load_dataset
 from matforge.design.campaign import run_campaign
 from matforge.design.objectives import Objective, hypervolume
 from matforge.design.spec import load_spec
-from matforge.oracles.lookup import reduced_formula
 
 TASKS = {
     "castelli-max": ("matbench-castelli", "all", ["heat_of_formation:max"]),

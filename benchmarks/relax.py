@@ -95,7 +95,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from matforge.oracles.relax import SWITCH_FMAX, _worker_count, get_potential, relax_structures
+    from matforge.oracles.potentials import get_potential
+    from matforge.oracles.relax import SWITCH_FMAX, relax_structures, worker_count
 
     structures, ids = perturbed_structures(args.n, args.seed, split=args.split)
     get_potential("chgnet")  # load once, outside the timings
@@ -110,7 +111,7 @@ def main() -> int:
                                max_atoms=args.max_atoms, workers=n_workers,
                                switch_fmax=float(switch) if switch else SWITCH_FMAX)
         rows[run] = {"seconds": time.perf_counter() - t0, "optimizer": spec,
-                     "workers": _worker_count(n_workers, len(structures), "chgnet", None),
+                     "workers": worker_count(n_workers, len(structures), "chgnet", None),
                      "energies": [r.energy_per_atom for r in res],
                      "steps": [r.steps for r in res],
                      "converged": int(sum(r.converged for r in res)),

@@ -10,8 +10,8 @@ import pytest
 @pytest.fixture(scope="session")
 def castelli_tables(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 150-formula pool CSV (formulas only) and a lookup CSV with their true values."""
+    from matforge.chem.formula import reduced_formula
     from matforge.data import load_dataset
-    from matforge.oracles.lookup import reduced_formula
 
     try:
         frame = load_dataset("matbench-castelli")

@@ -3,6 +3,8 @@ relaxed structures and energies land in the store, evaluations.csv and the repor
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from pymatgen.core import Composition, Structure
 from typer.testing import CliRunner
@@ -37,10 +39,19 @@ def test_chgnet_campaign_relaxes_records_and_resumes(tmp_path) -> None:
         evals = store.evaluations()
         assert store.get_meta("spec")["oracle"]["options"] == {"fmax": 0.1, "steps": 200}
     assert all(e["result_cif"] and e["cif"] is None for e in evals)  # pool gave formulas only
-    assert "Structures of the top candidates" in (out / "report.html").read_text()
-    if find_chromium():  # best-so-far curve plus one 3D view per relaxed structure
+    # every relaxed candidate is placed on the offline hull of its chemical system
+    assert frame["e_above_hull"].notna().all() and (frame["e_above_hull"] > -1).all()
+    assert frame["hull_source"].str.startswith("auto").all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stability"]["n"] == 3 and "known compositions" in summary["stability"]["summary"]
+    html = (out / "report.html").read_text()
+    assert "Structures of the top candidates" in html and "Stability against competing" in html
+    n_hulls = html.count("<h3>Hull of ")
+    assert n_hulls >= 1
+    if find_chromium():  # best-so-far, periodic table, hull diagrams, one 3D view per structure
         check = check_html(out / "report.html")
-        assert check.ok and check.n_plots == 1 + 3, check
+        assert check.ok and check.n_plots == 1 + 1 + n_hulls + 3, check
+        assert not check.wide_tables, check  # the ranked table fits the page
 
     again = runner.invoke(app, ["design", "--out", str(out), "--resume", "--budget", "5"])
     assert again.exit_code == 0, again.output

@@ -151,6 +151,8 @@ def test_evaluate_structures_end_to_end():
     assert ps["unique"].tolist() == [True, False, True, True]
     assert ps["novel"].tolist() == [True, True, False, True]
     assert "apart" in ps["structure_reason"][3]
+    assert ps["status"].tolist() == ["ok", "ok", "ok", "failed"]
+    assert ps["reason"][3].startswith("unphysical structure") and not ps["reason"][0]
 
 
 def test_process_pool_keeps_order():

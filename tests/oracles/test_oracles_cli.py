@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from matforge.candidate import Candidate
 from matforge.commands.relax import register
-from matforge.oracles.stability import ChgnetStabilityOracle, HullReference
+from matforge.oracles.hull import Hull
+from matforge.oracles.hull_sources import StructureSetPhases
+from matforge.oracles.stability import StabilityOracle
 
 
 def _nacl() -> Structure:
@@ -38,25 +40,36 @@ def test_relax_command_reports_bad_rows(tmp_path) -> None:
     assert "relaxed 1/2" in res.output
 
 
+def _user_phases(tmp_path, energies: dict[str, tuple[Structure, float]]):
+    path = tmp_path / "phases.csv"
+    pd.DataFrame({"cif": [s.to(fmt="cif") for s, _ in energies.values()],
+                  "corrected_energy_per_atom": [e for _, e in energies.values()]}
+                 ).to_csv(path, index=False)
+    return Hull(StructureSetPhases(str(path)))
+
+
+def _elements(*pairs: tuple[str, float]) -> dict:
+    return {el: (Structure(Lattice.cubic(3.0), [el], [[0, 0, 0]]), e) for el, e in pairs}
+
+
 def test_stability_oracle(tmp_path) -> None:
-    refs = {"Na": -1.3, "Cl": -1.8}
-    hull = HullReference([], refs)
+    hull = _user_phases(tmp_path, _elements(("Na", -1.3), ("Cl", -1.8)))
     cands = [Candidate.from_structure(_nacl()), Candidate("Fe2O3")]
-    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, hull=hull, csp="none",
-                                   progress=False)
+    oracle = StabilityOracle(fmax=0.1, hull=hull, csp="none", progress=False)
     results = oracle.evaluate(cands)
     assert [r.status for r in results] == ["ok", "failed"]
     v = results[0].values
-    assert v["formation_energy_per_atom"] == pytest.approx(v["energy_per_atom"] + 1.55)
-    # no competing phases: the hull is the element tie line, so e_above_hull = E_f
+    assert v["formation_energy_per_atom"] == pytest.approx(v["corrected_energy_per_atom"] + 1.55)
+    # no competing compound: the hull is the element tie line, so e_above_hull = E_f
     assert v["e_above_hull"] == pytest.approx(v["formation_energy_per_atom"], abs=1e-6)
+    assert v["decomposition"] == "0.500 Na + 0.500 Cl2" and v["potential"].startswith("chgnet")
     assert results[1].reason == "no structure to relax"
     assert cands[0].structure is results[0].candidate.structure
 
 
-def test_stability_oracle_gives_formulas_a_template_cell() -> None:
-    refs = {"K": -1.0, "Cl": -1.8}
-    oracle = ChgnetStabilityOracle(fmax=0.1, references=refs, progress=False)
+def test_stability_oracle_gives_formulas_a_template_cell(tmp_path) -> None:
+    hull = _user_phases(tmp_path, _elements(("K", -1.0), ("Cl", -1.8)))
+    oracle = StabilityOracle(fmax=0.1, hull=hull, progress=False)
     (result,) = oracle.evaluate([Candidate("KCl")])
     assert result.ok, result.reason
     relaxed = result.candidate.structure

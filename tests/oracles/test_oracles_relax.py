@@ -7,16 +7,10 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from matforge.errors import MatforgeError
-from matforge.oracles.relax import (
-    _Bfgs,
-    _CellState,
-    _Fire,
-    _FireThenBfgs,
-    get_potential,
-    relax_structures,
-    small_expm,
-    small_expm_frechet,
-)
+from matforge.oracles.cellfilter import CellState, small_expm, small_expm_frechet
+from matforge.oracles.optimizers import Bfgs, Fire, FireThenBfgs
+from matforge.oracles.potentials import get_potential
+from matforge.oracles.relax import relax_structures
 
 
 def _cu(a: float = 3.61) -> Structure:
@@ -52,7 +46,7 @@ def test_generalised_forces_match_ase_frechet_filter() -> None:
                   coords_are_cartesian=True)
     pot = get_potential("chgnet")
     energy, forces, stress = pot.efs([s])[0]
-    ours = _CellState(s, relax_cell=True).forces(forces, stress)
+    ours = CellState(s, relax_cell=True).forces(forces, stress)
     atoms = AseAtomsAdaptor.get_atoms(s)
     atoms.calc = CHGNetCalculator(model=pot.model)
     theirs = FrechetCellFilter(atoms).get_forces()
@@ -102,13 +96,13 @@ def test_fire_then_bfgs_switches_below_threshold_and_needs_fewer_steps() -> None
             x = opt.step(x, f)
         raise AssertionError("did not converge")
 
-    fire_steps, _ = run(_Fire)
-    mixed_steps, mixed = run(_FireThenBfgs)
-    assert isinstance(mixed.active, _Bfgs)  # type: ignore[attr-defined]
+    fire_steps, _ = run(Fire)
+    mixed_steps, mixed = run(FireThenBfgs)
+    assert isinstance(mixed.active, Bfgs)  # type: ignore[attr-defined]
     assert mixed_steps < fire_steps
-    early = _FireThenBfgs(start)
+    early = FireThenBfgs(start)
     early.step(start, -stiffness * start)  # forces ~1.3 eV/A: still FIRE
-    assert isinstance(early.active, _Fire)
+    assert isinstance(early.active, Fire)
 
 
 def test_fire_then_bfgs_relaxes_to_fires_energy() -> None:

@@ -9,23 +9,22 @@ reason, and all-metal compositions are reported as the category "alloy" instead 
 counted valid silently. `valid` reproduces SMACT/CDVAE (alloys and single elements valid);
 `valid_strict` counts alloys invalid.
 
-The default oxidation-state list is SMACT's `smact14`, the list behind the published CDVAE,
-MatGAN and Material-Transformer validity figures; SMACT 4's own default (`icsd24`) is
-available through `oxidation_states_set`.
+The default oxidation states are SMACT 4's own default, the filtered ICSD 2024 set
+(`chem.oxidation`); `oxidation_set="smact14"` gives the 2014 list behind the published CDVAE,
+MatGAN and Material-Transformer validity figures, for tables that compare with them.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pymatgen.core import Composition
 
-DEFAULT_OXIDATION_SET = "smact14"
+from matforge.chem.oxidation import DEFAULT_OXIDATION_SET, element_data
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ChemVerdict:
 
 
 def check_composition(composition: Composition | str,
-                      oxidation_states_set: str = DEFAULT_OXIDATION_SET) -> ChemVerdict:
+                      oxidation_set: str = DEFAULT_OXIDATION_SET) -> ChemVerdict:
     comp = composition if isinstance(composition, Composition) else Composition(composition)
     reduced, _ = comp.get_reduced_composition_and_factor()
     symbols = tuple(str(el) for el in reduced.elements)
@@ -64,30 +63,30 @@ def check_composition(composition: Composition | str,
         amount = reduced[el]
         if abs(amount - round(amount)) > 1e-6:
             # Fractional (disordered) occupancies: scale to integers as far as is sensible.
-            return _fractional(comp, oxidation_states_set)
+            return _fractional(comp, oxidation_set)
         counts.append(round(amount))
-    return _check(symbols, tuple(counts), oxidation_states_set)
+    return _check(symbols, tuple(counts), oxidation_set)
 
 
 def check_compositions(compositions: Iterable[Composition | str],
-                       oxidation_states_set: str = DEFAULT_OXIDATION_SET) -> list[ChemVerdict]:
-    return [check_composition(c, oxidation_states_set) for c in compositions]
+                       oxidation_set: str = DEFAULT_OXIDATION_SET) -> list[ChemVerdict]:
+    return [check_composition(c, oxidation_set) for c in compositions]
 
 
-def _fractional(comp: Composition, oxidation_states_set: str) -> ChemVerdict:
+def _fractional(comp: Composition, oxidation_set: str) -> ChemVerdict:
     for scale in range(1, 21):
         amounts = [comp[el] * scale / min(comp.values()) for el in comp.elements]
         if all(abs(a - round(a)) < 1e-3 for a in amounts):
             ints = [round(a) for a in amounts]
             g = math.gcd(*ints)
             return _check(tuple(str(e) for e in comp.elements), tuple(i // g for i in ints),
-                          oxidation_states_set)
+                          oxidation_set)
     return ChemVerdict(comp.reduced_formula, "compound", False, False, None,
                        "fractional occupancies with no small integer ratio")
 
 
 @lru_cache(maxsize=200_000)
-def _check(symbols: tuple[str, ...], counts: tuple[int, ...], oxidation_states_set: str) -> ChemVerdict:
+def _check(symbols: tuple[str, ...], counts: tuple[int, ...], oxidation_set: str) -> ChemVerdict:
     import smact
     from smact.screening import pauling_test
 
@@ -99,10 +98,10 @@ def _check(symbols: tuple[str, ...], counts: tuple[int, ...], oxidation_states_s
     category = "alloy" if is_alloy else "compound"
     ox_lists, electronegs = [], []
     for s in symbols:
-        ox, en = _element_data(s, oxidation_states_set)
+        ox, en = element_data(s, oxidation_set)
         if not ox:
             return ChemVerdict(formula, category, False, False, None,
-                               f"{s} has no oxidation states in the {oxidation_states_set} set"
+                               f"{s} has no oxidation states in the {oxidation_set} set"
                                + ("; all-metal composition (alloy)" if is_alloy else ""))
         ox_lists.append(ox)
         electronegs.append(en)
@@ -134,18 +133,3 @@ def _check(symbols: tuple[str, ...], counts: tuple[int, ...], oxidation_states_s
     if is_alloy:
         reason = "all-metal composition (alloy): " + reason
     return ChemVerdict(formula, category, False, False, None, reason)
-
-
-@lru_cache(maxsize=256)
-def _element_data(symbol: str, oxidation_states_set: str) -> tuple[tuple[int, ...], float | None]:
-    import smact
-    from smact.screening import _get_oxidation_states
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            el = smact.Element(symbol)
-    except (NameError, KeyError, ValueError):
-        return (), None
-    ox = _get_oxidation_states([el], oxidation_states_set)[0] or []
-    return tuple(int(o) for o in ox), el.pauling_eneg

@@ -1,5 +1,5 @@
-"""`matforge design`: the default campaign (issue 2) with no campaign options; with a config
-file or campaign flags, a closed-loop campaign (issue 6) over a pool or generator."""
+"""`matforge design`: the default campaign with no campaign options (a preset of the engine);
+with a config file or campaign flags, a closed-loop campaign over a pool or generator."""
 
 from __future__ import annotations
 
@@ -25,6 +25,27 @@ def _options(pairs: list[str], flag: str = "--option") -> dict:
     return out
 
 
+def _is_preset(out: Path) -> bool:
+    """Does `out` hold a campaign started by the default preset?"""
+    from matforge.design.campaign import DB_NAME
+    from matforge.design.store import CampaignStore
+
+    if not (out / DB_NAME).exists():
+        return False
+    with CampaignStore(out / DB_NAME) as store:
+        return (store.get_meta("spec") or {}).get("preset") is not None
+
+
+def _headline(summary: dict) -> str:
+    st = summary.get("stability") or {}
+    text = f"[done] {summary['ranked']} ranked candidates -> {summary['candidates_csv']}"
+    if st:
+        text += f"; {st['summary']}"
+    if summary.get("stopped"):
+        text += f"; stopped early: {summary['stopped']}"
+    return text
+
+
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
     @app.command("design")
     def design(
@@ -46,7 +67,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             "hull=perov-5 for --oracle chgnet (repeatable)"),
         budget: int | None = typer.Option(None, "--budget", help="oracle evaluations"),
         batch_size: int | None = typer.Option(None, "--batch-size"),
-        executor: str | None = typer.Option(None, "--executor", help="serial|process|ray"),
+        executor: str | None = typer.Option(None, "--executor", help="serial|batch|process|ray (batch: one oracle call per step, best for chgnet)"),
         workers: int | None = typer.Option(None, "--workers", help="process/Ray workers"),
         ray_address: str | None = typer.Option(None, "--ray-address"),
         generator: str | None = typer.Option(None, "--generator",
@@ -55,18 +76,24 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
                                  help="results folder (new or empty)"),
         seed: int | None = typer.Option(None, help="random seed; same seed, same output"),
         resume: bool = typer.Option(False, "--resume", help="continue the campaign in --out"),
-        max_minutes: float = typer.Option(10.0, "--max-minutes",
-                                          help="wall-time bound for the default run"),
+        max_minutes: float | None = typer.Option(
+            None, "--max-minutes", help="wall-time bound of this run (default campaign: 10); "
+            "no step starts that would not fit, --resume continues"),
     ) -> None:
-        """Propose, score, verify and iterate. With no options: high p-type power factor
-        compositions from the embedded Materials Project transport data (issue 2)."""
+        """Propose, score, verify and iterate. With no options: novel, stable candidates
+        with a high p-type power factor from the embedded Materials Project transport data
+        (the default campaign; --resume continues it)."""
         campaign_args = [config, pool, pool_size, oracle, strategy, budget, batch_size, executor,
                          workers, ray_address, generator]
-        if not resume and not objective and not option and not oracle_option and \
-                all(a is None for a in campaign_args):
-            from matforge.design.default import run_default_design
+        if not objective and not option and not oracle_option and \
+                all(a is None for a in campaign_args) and \
+                (not resume or _is_preset(out)):
+            from matforge.design.presets import run_default_campaign
 
-            run_default_design(out, seed=seed or 0, max_minutes=max_minutes, log=typer.echo)
+            summary = run_default_campaign(out, seed=seed or 0, resume=resume,
+                                           max_minutes=10.0 if max_minutes is None
+                                           else max_minutes, log=typer.echo)
+            typer.echo(_headline(summary))
             return
         from matforge.design.campaign import run_campaign
         from matforge.design.spec import load_spec
@@ -86,7 +113,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
                 spec.strategy.options.update(_options(option))
             if oracle_option:
                 spec.oracle.options.update(_options(oracle_option, "--oracle-option"))
+            if max_minutes is not None:
+                spec.max_minutes = max_minutes
         resume_overrides = {"executor": executor, "workers": workers,
-                            "ray_address": ray_address, "budget": budget}
+                            "ray_address": ray_address, "budget": budget,
+                            "max_minutes": max_minutes}
         summary = run_campaign(spec, out, resume=resume, overrides=resume_overrides)
         typer.echo(json.dumps(summary, indent=2, default=str))

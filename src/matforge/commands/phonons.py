@@ -7,34 +7,6 @@ from pathlib import Path
 import typer
 
 
-def phonons_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
-                 relax: bool = False, fmax: float = 0.01, **options) -> object:
-    """Phonon check of every structure of a file (optionally relaxed first); writes the CSV.
-    With `relax` this is `matforge relax --phonons` (relaxed cif and energies included)."""
-    import pandas as pd
-
-    from matforge.commands.relax import phonon_columns, read_structure_rows, relax_file
-
-    if relax:
-        return relax_file(input_path, out, model=model, fmax=fmax, formation_energy=False,
-                          phonons=options)
-    out_rows = []
-    for row in read_structure_rows(input_path):
-        record = {k: v for k, v in row.items() if k not in {"_structure", "error"}}
-        if row["_structure"] is None:
-            record.update(min_phonon_freq_thz=None, dynamically_stable=None,
-                          phonon_error=row.get("error", ""))
-        else:
-            record["formula"] = row["_structure"].composition.reduced_formula
-            record.update(phonon_columns(row["_structure"], model, options))
-        out_rows.append(record)
-    frame = pd.DataFrame(out_rows)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
-    return frame
-
-
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
     @app.command("phonons")
     def phonons_cmd(
@@ -51,6 +23,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         max_supercell_atoms: int = typer.Option(256, help="largest supercell accepted"),
     ) -> None:
         """Phonons by finite displacements: min_phonon_freq_thz, dynamically_stable per row."""
+        from matforge.oracles.file_jobs import phonons_file
+
         frame = phonons_file(input_path, out, model=model, relax=relax, fmax=fmax,
                              tolerance=tolerance, mesh=mesh, min_length=min_length,
                              max_atoms=max_atoms, max_supercell_atoms=max_supercell_atoms)

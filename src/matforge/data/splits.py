@@ -7,13 +7,10 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
+
+from matforge.chem.formula import reduced_formula
 
 SPLITS = ("train", "val", "test")
-
-
-def reduced_formula(formula: str) -> str:
-    return Composition(formula).reduced_formula
 
 
 def formula_split(formulas: pd.Series, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
-from matforge.candidate import Candidate
+from matforge.candidate import PROVENANCE_PREFIX, Candidate
+from matforge.data.known import KNOWN
 from matforge.design.filters import CandidateFilter
 from matforge.design.spec import CampaignSpec, spec_from_dict
 from matforge.design.store import CampaignStore
@@ -54,9 +56,10 @@ class FeatureCache:
 def load_pool(source: str, split: str = "all", size: int | None = None,
               seed: int = 0) -> list[Candidate]:
     """Candidates from a pool file or data set: unique reduced formulas, optional seeded
-    subsample. Property columns in the pool file are ignored (strategies never see them)."""
+    subsample. Property columns in the pool file are ignored (strategies never see them);
+    `prov_*` columns become the candidates' provenance."""
+    from matforge.chem.formula import reduced_formula
     from matforge.data import load_dataset
-    from matforge.oracles.lookup import reduced_formula
 
     frame = load_dataset(source, split=split)
     if "formula" not in frame.columns:
@@ -69,12 +72,16 @@ def load_pool(source: str, split: str = "all", size: int | None = None,
         rng = np.random.default_rng(seed)
         keys = [keys[i] for i in sorted(rng.choice(len(keys), size=size, replace=False))]
     has_cif = "cif" in frame.columns
+    prov_cols = [c for c in frame.columns if c.startswith(PROVENANCE_PREFIX)]
     out = []
     for k in keys:
-        cif = frame["cif"].iloc[seen[k]] if has_cif else None
+        row = frame.iloc[seen[k]]
+        cif = row["cif"] if has_cif else None
         cand = Candidate(k) if not (isinstance(cif, str) and cif.strip()) else \
             Candidate.from_structure(cif)
         cand.provenance["source"] = "pool"
+        cand.provenance.update({c[len(PROVENANCE_PREFIX):]: row[c] for c in prov_cols
+                                if isinstance(row[c], str) or pd.notna(row[c])})
         out.append(cand)
     if not out:
         raise MatforgeError(f"pool {source} is empty")
@@ -85,7 +92,9 @@ class Campaign:
     """One campaign in one run folder."""
 
     def __init__(self, spec: CampaignSpec | None, out: str | Path, resume: bool = False,
-                 progress: bool = True, overrides: dict[str, Any] | None = None):
+                 progress: bool = True, overrides: dict[str, Any] | None = None,
+                 deadline: float | None = None):
+        """`deadline` (time.monotonic()) overrides the spec's max_minutes for this run."""
         self.out = Path(out)
         db = self.out / DB_NAME
         if db.exists() and not resume:
@@ -101,7 +110,7 @@ class Campaign:
                 base = base.model_copy(update={"executor": spec.executor, "workers": spec.workers,
                                                "ray_address": spec.ray_address})
             # on resume only where to run and how far to go may change
-            allowed = {"executor", "workers", "ray_address", "budget"}
+            allowed = {"executor", "workers", "ray_address", "budget", "max_minutes"}
             extra = {k: v for k, v in (overrides or {}).items() if k in allowed and v is not None}
             if extra:
                 base = base.model_copy(update=extra)
@@ -114,6 +123,8 @@ class Campaign:
                                 created=time.time())
         self.spec: CampaignSpec = spec
         self.progress = progress
+        self.deadline = deadline if deadline is not None or spec.max_minutes is None else \
+            time.monotonic() + 60.0 * spec.max_minutes
         self.features = FeatureCache(spec.strategy.options.get("featurizer", "magpie"))
 
     # -- set-up --------------------------------------------------------------------------------
@@ -121,7 +132,14 @@ class Campaign:
         from matforge.oracles.plugins import build_oracle
 
         spec = self.spec
-        self.filter = CandidateFilter(spec.constraints)
+        constraints = spec.constraints
+        if spec.source.generator and "novel_against" not in constraints.model_fields_set:
+            # new proposals are checked against everything matforge knows unless the spec
+            # says otherwise (a pool may hold known compositions on purpose)
+            constraints = constraints.model_copy(update={"novel_against": KNOWN})
+        self.filter = CandidateFilter(constraints)
+        if self.filter.novelty_reference:
+            self.store.set_meta(novelty_reference=self.filter.novelty_reference)
         self.pool: list[Candidate] | None = None
         if spec.source.pool:
             pool = load_pool(spec.source.pool, spec.source.pool_split, spec.source.pool_size,
@@ -144,7 +162,7 @@ class Campaign:
             raise MatforgeError("a campaign needs a pool (--pool) or a generator to propose from")
         opts = dict(spec.oracle.options)
         self.oracle = build_oracle(spec.oracle.kind, spec.oracle.target, spec.oracle.args,
-                                   spec.oracle.timeout, **opts)
+                                   spec.oracle.timeout, stages=spec.oracle.stages, **opts)
         self.strategy = make_strategy(spec.strategy.name, **spec.strategy.options)
         self.initial = make_strategy("random")
 
@@ -158,15 +176,18 @@ class Campaign:
         n_initial = spec.batch_size if spec.initial is None else spec.initial
         bar = tqdm(total=spec.budget, desc=f"campaign ({spec.strategy.name})",
                    disable=not self.progress)
+        clock = _StepClock(self.deadline)
+        self.store.set_meta(stopped=None)
         try:
             done = sum(1 for e in self.store.evaluations() if e["status"] in ("ok", "failed"))
             bar.update(done)
             steps = self.store.steps()
             for st in steps:
-                if st["status"] != "done":
-                    self._evaluate(st["step"], executor, bar)
+                if st["status"] != "done" and not clock.out_of_time(self.store):
+                    with clock:
+                        self._evaluate(st["step"], executor, bar)
             step = len(steps)
-            while True:
+            while not clock.out_of_time(self.store):
                 n_sel = self.store.n_selected()
                 if n_sel >= spec.budget:
                     break
@@ -183,7 +204,8 @@ class Campaign:
                 latent_map = getattr(strategy, "latent_map", None)
                 if latent_map:
                     self.store.set_meta(latent_map=latent_map)
-                self._evaluate(step, executor, bar)
+                with clock:
+                    self._evaluate(step, executor, bar)
                 step += 1
         finally:
             bar.close()
@@ -197,13 +219,9 @@ class Campaign:
 
         rng = np.random.default_rng([self.spec.seed, step])
         random.seed(self.spec.seed * 100_003 + step)
-        try:
-            import torch
+        import torch
 
-            torch.manual_seed(self.spec.seed * 100_003 + step)
-            torch.set_num_threads(min(2, torch.get_num_threads()))
-        except ImportError:  # pragma: no cover - torch is a dependency
-            pass
+        torch.manual_seed(self.spec.seed * 100_003 + step)
         evals = self.store.evaluations()
         evaluated = {e["formula"] for e in evals}
         history = [{"formula": e["formula"], "values": e["values"], "step": e["step"]}
@@ -227,7 +245,8 @@ class Campaign:
                   for key, cand in jobs}
         for (s, i), result in executor.run(jobs, on_start=lambda key: self.store.mark_running(
                 *key)):
-            values = {k: float(v) for k, v in result.values.items()}
+            values = {k: v if isinstance(v, str) else float(v)
+                      for k, v in result.values.items()}
             final = result.candidate.structure
             final_cif = final.to(fmt="cif") if final is not None else None
             self.store.record_result(s, i, result.status, values, result.reason,
@@ -237,12 +256,40 @@ class Campaign:
         self.store.complete_step(step)
 
 
+class _StepClock:
+    """Times steps; a new step starts only if the longest one so far still fits before the
+    deadline. A campaign stopped by time says so in its store and resumes with --resume."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.longest = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.longest = max(self.longest, time.monotonic() - self._start)
+
+    def out_of_time(self, store: CampaignStore) -> bool:
+        if self.deadline is None or time.monotonic() + self.longest < self.deadline:
+            return False
+        store.set_meta(stopped="out of time (max_minutes); continue with --resume")
+        return True
+
+
 def run_campaign(spec: CampaignSpec | None, out: str | Path, resume: bool = False,
-                 progress: bool = True, overrides: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+                 progress: bool = True, overrides: dict[str, Any] | None = None,
+                 deadline: float | None = None,
+                 preset_summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run (or resume) a campaign; returns a summary with the output paths. On resume the
-    stored spec is used; `overrides` may change executor, workers, ray_address and budget."""
-    campaign = Campaign(spec, out, resume=resume, progress=progress, overrides=overrides)
+    stored spec is used; `overrides` may change executor, workers, ray_address, budget and
+    max_minutes. `deadline` (time.monotonic()) bounds this run instead of max_minutes;
+    `preset_summary` (what a preset prepared) is kept for the report."""
+    campaign = Campaign(spec, out, resume=resume, progress=progress, overrides=overrides,
+                        deadline=deadline)
+    if preset_summary is not None:
+        campaign.store.set_meta(preset_summary=preset_summary)
     try:
         return campaign.run()
     finally:

@@ -5,24 +5,33 @@ from __future__ import annotations
 from functools import lru_cache
 
 from matforge.candidate import Candidate
+from matforge.chem.elements import DEFAULT_EXCLUDED
+from matforge.chem.geometry import structure_problem
 from matforge.design.spec import Constraints
 from matforge.errors import MatforgeError
 
 
 class CandidateFilter:
-    """Applies a campaign's Constraints; `__call__` returns (passed, reason) per candidate."""
+    """Applies a campaign's Constraints; `__call__` returns (passed, reason) per candidate.
+
+    `novelty_reference` names what novelty was checked against (for outputs)."""
 
     def __init__(self, constraints: Constraints):
         self.c = constraints
         self.allowed = set(constraints.allowed_elements) if constraints.allowed_elements else None
-        self.forbidden = set(constraints.forbidden_elements)
-        self.known: set[str] = set()
+        if constraints.forbidden_elements is None:  # the default: unsafe or inert elements
+            self.forbidden = set(DEFAULT_EXCLUDED) - (self.allowed or set())
+        else:
+            self.forbidden = set(constraints.forbidden_elements)
+        self.known: frozenset[str] | set[str] = frozenset()
+        self.novelty_reference = ""
         if constraints.novel_against:
-            from matforge.data import load_dataset
-            from matforge.oracles.lookup import reduced_formula
+            self.known, self.novelty_reference = _novelty_reference(constraints.novel_against)
+        self.templates = None
+        if constraints.needs_template:
+            from matforge.generators.crystal.template import TemplateCSP
 
-            frame = load_dataset(constraints.novel_against)
-            self.known = {reduced_formula(f) for f in frame["formula"]}
+            self.templates = TemplateCSP.from_aflow_prototypes()
         self.hhi = None
         if constraints.max_hhi is not None:
             try:
@@ -44,12 +53,19 @@ class CandidateFilter:
                 cand.composition.reduced_composition.num_atoms
             if n > self.c.max_atoms:
                 return False, f"{n:g} atoms > {self.c.max_atoms}"
+        if cand.structure is not None:
+            problem = structure_problem(cand.structure, self.c.structure)
+            if problem:
+                return False, f"unphysical structure: {problem}"
         if self.known and cand.formula in self.known:
             return False, "not novel"
         if self.c.validity != "none":
-            ok, reason = _validity(cand.formula, self.c.validity)
+            ok, reason = _validity(cand.formula, self.c.validity, self.c.oxidation_set)
             if not ok:
                 return False, reason
+        if self.templates is not None and cand.structure is None \
+                and not self.templates.has_template(cand.composition):
+            return False, "no prototype template"
         if self.hhi is not None:
             value = self.hhi.get_hhi_production(cand.composition)
             if value is None or value > self.c.max_hhi:
@@ -60,10 +76,25 @@ class CandidateFilter:
         return [self.check(c) for c in cands]
 
 
+def _novelty_reference(name: str) -> tuple[frozenset[str] | set[str], str]:
+    """Known formulas and a one-line description: "known" is everything matforge knows."""
+    from matforge.chem.formula import reduced_formula
+    from matforge.data.known import KNOWN, known_compositions
+
+    if name == KNOWN:
+        known = known_compositions()
+        return known.formulas, known.describe()
+    from matforge.data import load_dataset
+
+    frame = load_dataset(name)
+    formulas = {reduced_formula(f) for f in frame["formula"]}
+    return formulas, f"{len(formulas):,} compositions of {name}"
+
+
 @lru_cache(maxsize=200_000)
-def _validity(formula: str, mode: str) -> tuple[bool, str]:
+def _validity(formula: str, mode: str, oxidation_set: str) -> tuple[bool, str]:
     from matforge.chem import check_composition
 
-    verdict = check_composition(formula)
+    verdict = check_composition(formula, oxidation_set)
     ok = verdict.valid_strict if mode == "strict" else verdict.valid
     return bool(ok), "" if ok else (verdict.reason or "not charge-neutral / EN-balanced")

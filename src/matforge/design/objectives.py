@@ -12,7 +12,7 @@ import re
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from matforge.errors import MatforgeError
 
@@ -23,6 +23,8 @@ _RANGE = re.compile(r"^\s*(-?[\d.eE+-]+)\s*\.\.\s*(-?[\d.eE+-]+)\s*$")
 
 class Objective(BaseModel):
     """One property to optimise: maximise, minimise, or hit the window [low, high]."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     goal: Literal["max", "min", "range"] = "max"
@@ -70,6 +72,38 @@ class Objective(BaseModel):
     def describe(self) -> str:
         return f"{self.name}:{self.low}..{self.high}" if self.goal == "range" else \
             f"{self.name}:{self.goal}"
+
+
+_OUTCOME = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*(-?[\d.eE+-]+)\s*$")
+
+
+class OutcomeConstraint(BaseModel):
+    """A condition on an oracle value, `NAME<=VALUE` or `NAME>=VALUE` (e_above_hull<=0.1).
+
+    Results rank feasible candidates first; a missing value counts as not met."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    op: Literal["<=", ">="]
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> OutcomeConstraint:
+        match = _OUTCOME.match(text)
+        if not match:
+            raise MatforgeError(f"outcome constraint '{text}': expected NAME<=VALUE or "
+                                "NAME>=VALUE, e.g. e_above_hull<=0.1")
+        return cls(name=match.group(1), op=match.group(2), value=float(match.group(3)))
+
+    def met(self, values: np.ndarray | float) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = v <= self.value if self.op == "<=" else v >= self.value
+        return np.isfinite(v) & ok
+
+    def describe(self) -> str:
+        return f"{self.name}{self.op}{self.value:g}"
 
 
 def utilities(objectives: list[Objective], values: dict[str, np.ndarray]) -> np.ndarray:

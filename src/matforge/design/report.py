@@ -1,6 +1,12 @@
-"""Campaign outputs: evaluations.csv (one row per oracle evaluation, in order) and a
-self-contained report.html (best-so-far curve, Pareto front and hypervolume, top candidates
-with 3D structures, latent map), built with matforge.report's offline plotly builder."""
+"""Campaign outputs, written from the store alone (so a resumed campaign writes the same):
+
+- `evaluations.csv`: one row per oracle evaluation, in order;
+- `candidates.csv` and `cifs/`: the ranked candidates (feasible first, `results`);
+- `summary.json`: counts, best, stability and S.U.N. counts, novelty reference, timings;
+- `report.html`: self-contained (offline plotly): funnel, the surrogate's calibration when
+  the campaign screens with one, stability counts and hull diagrams of the top candidates'
+  chemical systems, the ranked table, best-so-far and Pareto plots, 3D structures.
+"""
 
 from __future__ import annotations
 
@@ -11,72 +17,240 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
+from matforge.design import results
 from matforge.design.objectives import hypervolume, pareto_mask
-from matforge.design.spec import CampaignSpec
+from matforge.design.spec import CampaignSpec, OracleSpec
 from matforge.design.store import CampaignStore
-from matforge.report.html import Report
+from matforge.report.html import Report, element_counts
+
+TABLE_COLUMNS = ("rank", "formula", "feasible", "e_above_hull", "decomposition",
+                 "formation_energy_per_atom", "parent", "reason")
+HULL_PLOTS = 3  # chemical systems drawn in the report
 
 
-def evaluations_frame(store: CampaignStore, spec: CampaignSpec) -> pd.DataFrame:
-    rows = []
-    names = [o.name for o in spec.objectives]
-    for e in store.evaluations():
-        row: dict[str, Any] = {"step": e["step"], "formula": e["formula"]}
-        for n in names:
-            row[n] = e["values"].get(n)
-        row["strategy"] = e["strategy"]
-        row["status"] = e["status"]
-        for k, v in e["values"].items():
-            if k not in names:
-                row[k] = v
-        # the structure the oracle ended with (relaxed), else the one it was given
-        row.update({"reason": e["reason"] or "", "seconds": e["seconds"],
-                    "attempts": e["attempts"], "cif": e["result_cif"] or e["cif"]})
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=None if rows else
-                         ["step", "formula", *names, "strategy", "status"])
-    if "cif" in frame.columns and frame["cif"].isna().all():
-        frame = frame.drop(columns=["cif"])
-    return frame
-
-
-def utilities_of(frame: pd.DataFrame, spec: CampaignSpec) -> np.ndarray:
-    cols = []
-    for o in spec.objectives:
-        v = pd.to_numeric(frame[o.name], errors="coerce").to_numpy(dtype=float) \
-            if o.name in frame.columns else np.full(len(frame), np.nan)
-        cols.append(o.utility(v))
-    return np.stack(cols, axis=1) if cols else np.zeros((len(frame), 0))
+def stability_stage(spec: CampaignSpec) -> OracleSpec | None:
+    """The campaign's CHGNet/SevenNet oracle (alone or in a chain), if it has one."""
+    stages = spec.oracle.stages if spec.oracle.kind == "chain" else [spec.oracle]
+    return next((s for s in stages if s.kind in ("chgnet", "sevennet")), None)
 
 
 def write_outputs(store: CampaignStore, spec: CampaignSpec, out: Path) -> dict[str, Any]:
-    frame = evaluations_frame(store, spec)
-    csv_path = out / "evaluations.csv"
-    frame.to_csv(csv_path, index=False)
-    U = utilities_of(frame, spec)
-    summary: dict[str, Any] = {"out": str(out), "evaluations": len(frame),
-                               "ok": int((frame["status"] == "ok").sum()) if len(frame) else 0,
-                               "evaluations_csv": str(csv_path),
-                               "store": str(out / "campaign.sqlite")}
-    if len(spec.objectives) == 1 and len(frame):
-        u = U[:, 0]
-        if np.isfinite(u).any():
-            best = int(np.nanargmax(np.where(np.isfinite(u), u, -np.inf)))
-            summary["best"] = {"formula": frame["formula"].iloc[best],
-                               spec.objectives[0].name: float(frame[spec.objectives[0].name]
-                                                              .iloc[best])}
-    elif len(frame):
+    frame = results.evaluations_frame(store, spec)
+    frame.to_csv(out / "evaluations.csv", index=False)
+    ranked = results.rank_candidates(frame, spec)
+    final = ranked.head(spec.n_final) if spec.n_final else ranked
+    _write_candidates(final, out)
+    summary = _summary(store, spec, frame, ranked, final, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (out / "report.html").write_text(render_html(frame, final, spec, store, summary))
+    summary["report"] = str(out / "report.html")
+    return summary
+
+
+def _write_candidates(final: pd.DataFrame, out: Path) -> None:
+    lead = [c for c in ("rank", "formula", "feasible") if c in final.columns]
+    cols = lead + [c for c in final.columns if c not in lead and c != "cif"]
+    cols += ["cif"] if "cif" in final.columns else []
+    final[cols].to_csv(out / "candidates.csv", index=False)
+    if "cif" not in final.columns:
+        return
+    folder = out / "cifs"
+    folder.mkdir(exist_ok=True)
+    for rank, formula, cif in zip(final["rank"], final["formula"], final["cif"]):
+        if isinstance(cif, str) and cif.strip():
+            (folder / f"{int(rank):03d}_{formula}.cif").write_text(cif)
+
+
+def _summary(store: CampaignStore, spec: CampaignSpec, frame: pd.DataFrame,
+             ranked: pd.DataFrame, final: pd.DataFrame, out: Path) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "out": str(out), "evaluations": len(frame),
+        "ok": int((frame["status"] == "ok").sum()) if len(frame) else 0,
+        "ranked": len(final), "evaluations_csv": str(out / "evaluations.csv"),
+        "candidates_csv": str(out / "candidates.csv"), "store": str(out / "campaign.sqlite"),
+        "filter_verdicts": store.verdict_counts(), "stopped": store.get_meta("stopped"),
+        "novelty_reference": store.get_meta("novelty_reference"),
+        "preset": store.get_meta("preset_summary")}
+    U = results.utilities_of(ranked, spec)
+    if len(spec.objectives) == 1 and len(ranked) and np.isfinite(U).any():
+        name = spec.objectives[0].name
+        summary["best"] = {"formula": ranked["formula"].iloc[0], name: ranked[name].iloc[0]}
+    elif len(ranked):
         finite = np.all(np.isfinite(U), axis=1)
         if finite.any():
-            ref = np.nanmin(U[finite], axis=0) - 1e-9
-            summary["hypervolume"] = hypervolume(U[finite], ref)
+            summary["hypervolume"] = hypervolume(U[finite], np.nanmin(U[finite], axis=0) - 1e-9)
             summary["pareto_size"] = int(pareto_mask(U[finite]).sum())
-    report = out / "report.html"
-    report.write_text(render_html(frame, U, spec, store))
-    summary["report"] = str(report)
+    if "e_above_hull" in ranked.columns:
+        from matforge.data.known import known_compositions
+
+        known = known_compositions()
+        summary["stability"] = results.stability_summary(final, known)
+        summary["stability_all_evaluated"] = results.stability_summary(ranked, known)
+        for key in ("potential", "hull_source"):
+            if key in ranked.columns and ranked[key].notna().any():
+                summary[key] = str(ranked[key].dropna().iloc[0])
     return summary
+
+
+def render_html(frame: pd.DataFrame, final: pd.DataFrame, spec: CampaignSpec,
+                store: CampaignStore, summary: dict[str, Any]) -> str:
+    report = Report("matforge design campaign")
+    _intro(report, spec, summary)
+    _funnel(report, store, frame)
+    preset = store.get_meta("preset_summary")
+    if preset and preset.get("surrogate"):
+        _surrogate(report, preset["surrogate"])
+    if summary.get("stability"):
+        _stability(report, final, spec, summary)
+    if len(final):
+        report.heading("Ranked candidates")
+        cols = [c for c in (*TABLE_COLUMNS[:3], *[o.name for o in spec.objectives],
+                            *[f"{o.name}_std" for o in spec.objectives], *TABLE_COLUMNS[3:])
+                if c in final.columns]
+        report.table(final[cols], fit=True)
+    if len(frame):
+        _progress(report, frame, spec)
+    _structures(report, final)
+    latent = store.get_meta("latent_map")
+    if latent:
+        _latent(report, latent)
+    report.heading("Spec").preformatted(spec.to_yaml())
+    return report.to_html()
+
+
+def _intro(report: Report, spec: CampaignSpec, summary: dict[str, Any]) -> None:
+    goals = ", ".join(o.describe() for o in spec.objectives)
+    text = (f"Objectives: {goals}. {summary['evaluations']} oracle evaluations, "
+            f"{summary['ok']} successful, {summary['ranked']} ranked candidates.")
+    if spec.outcome_constraints:
+        text += (" Candidates meeting " + " and ".join(c.describe() for c in
+                                                       spec.outcome_constraints)
+                 + " are ranked first, then by the objective.")
+    if summary.get("novelty_reference"):
+        text += f" Novelty checked against {summary['novelty_reference']}."
+    if summary.get("stopped"):
+        text += f" Stopped early: {summary['stopped']}."
+    report.paragraph(text)
+
+
+def _funnel(report: Report, store: CampaignStore, frame: pd.DataFrame) -> None:
+    reasons = store.rejection_reasons()
+    if not reasons and not len(frame):
+        return
+    report.heading("Funnel")
+    rows = [{"stage": "proposals checked", "candidates": sum(reasons.values())}]
+    rows += [{"stage": f"rejected: {r}", "candidates": n} for r, n in reasons.most_common(8)]
+    if len(frame):
+        rows.append({"stage": "sent to the oracle", "candidates": len(frame)})
+        rows.append({"stage": "oracle succeeded", "candidates": int((frame["status"] == "ok").sum())})
+    report.table(pd.DataFrame(rows))
+
+
+def _surrogate(report: Report, sur: dict[str, Any]) -> None:
+    report.heading("Surrogate accuracy and calibration (held-out test split)")
+    report.table(pd.DataFrame([{
+        "target": sur["target"], "train rows": sur["train_rows"], "test rows": sur["test_rows"],
+        "test MAE": round(sur["test_mae"], 4),
+        "68% interval coverage": round(sur["test_coverage_68"], 3),
+        "95% interval coverage": round(sur["test_coverage_95"], 3)}]))
+
+
+def _stability(report: Report, final: pd.DataFrame, spec: CampaignSpec,
+               summary: dict[str, Any]) -> None:
+    st = summary["stability"]
+    report.heading("Stability against competing phases")
+    report.paragraph(f"Hull: {summary.get('hull_source', '')}; energies from "
+                     f"{summary.get('potential', '')}. {st['summary']}.")
+    report.table(pd.DataFrame([{"candidates": st["n"], "on or below the hull": st["stable"],
+                                "within 0.1 eV/atom": st["metastable"], "novel": st["novel"],
+                                "S.U.N.": st["sun"], "S.U.N. rate": round(st["sun_rate"], 3)}]))
+    stage = stability_stage(spec)
+    if stage is None:
+        return
+    shown = 0
+    for _, row in final.iterrows():
+        elements = [str(e) for e in Composition(row["formula"]).elements]
+        if shown >= HULL_PLOTS or not 2 <= len(elements) <= 4 or \
+                not np.isfinite(pd.to_numeric(row.get("corrected_energy_per_atom"),
+                                              errors="coerce")):
+            continue
+        fig = hull_figure(stage, row["formula"], float(row["corrected_energy_per_atom"]))
+        if fig is not None:
+            report.heading(f"Hull of {'-'.join(sorted(elements))} with #{row['rank']} "
+                           f"{row['formula']}", level=3)
+            report.paragraph(f"Energy above the hull {row['e_above_hull']:.3f} eV/atom; "
+                             f"decomposes to {row.get('decomposition') or 'itself'}.")
+            report.figure(fig)
+            shown += 1
+
+
+def hull_figure(stage: OracleSpec, formula: str, energy: float) -> go.Figure | None:
+    """pymatgen's phase diagram plot (plotly) of a candidate's system, candidate included."""
+    from pymatgen.analysis.phase_diagram import PDEntry, PDPlotter, PhaseDiagram
+
+    from matforge.oracles.hull import make_hull
+
+    try:
+        hull = make_hull(stage.options.get("hull") or "auto", stage.kind, progress=False)
+        pd_known, _ = hull.diagram([str(e) for e in Composition(formula).elements])
+        comp = Composition(formula)
+        cand = PDEntry(comp, energy * comp.num_atoms, name=f"{formula} (candidate)")
+        diagram = PhaseDiagram([*pd_known.all_entries, cand])
+        fig = PDPlotter(diagram, backend="plotly", show_unstable=0.2).get_plot()
+    except Exception:  # noqa: BLE001 - a plot that cannot be drawn leaves the report intact
+        return None
+    fig.update_layout(height=480, width=None, autosize=True)
+    return fig
+
+
+def _progress(report: Report, frame: pd.DataFrame, spec: CampaignSpec) -> None:
+    U = results.utilities_of(frame, spec)
+    report.heading("Best so far")
+    fig = go.Figure()
+    for j, o in enumerate(spec.objectives):
+        u = np.where(np.isfinite(U[:, j]), U[:, j], -np.inf)
+        best = np.maximum.accumulate(u)
+        fig.add_trace(go.Scatter(x=np.arange(1, len(best) + 1),
+                                 y=np.where(np.isfinite(best), best, np.nan),
+                                 mode="lines", name=f"{o.describe()} (utility)"))
+    fig.update_layout(xaxis_title="oracle evaluations", yaxis_title="best utility so far",
+                      height=380)
+    report.figure(fig)
+    finite = np.all(np.isfinite(U), axis=1)
+    if len(spec.objectives) >= 2 and finite.any():
+        front = pareto_mask(U[finite][:, :2])
+        hv = hypervolume(U[finite], U[finite].min(axis=0) - 1e-9)
+        report.heading("Pareto front")
+        report.paragraph(f"Hypervolume (utilities, reference = worst observed): {hv:.4g}; "
+                         f"{int(front.sum())} non-dominated.")
+        names = [n for n, f in zip(frame["formula"], finite) if f]
+        report.figure(_scatter(U[finite][:, :2], front, names, "evaluated candidates "
+                               "(utilities)", spec.objectives[0].describe(),
+                               spec.objectives[1].describe(), "Pareto front", "dominated"))
+    report.heading("Elements in the evaluated candidates")
+    report.periodic_table(element_counts(list(frame["formula"])), "candidates per element")
+
+
+def _structures(report: Report, final: pd.DataFrame, n: int = 6) -> None:
+    if "cif" not in final.columns:
+        return
+    shown = [i for i in range(len(final)) if isinstance(final["cif"].iloc[i], str)][:n]
+    if shown:
+        report.heading("Structures of the top candidates (as the oracle left them)")
+        report.structures([Structure.from_str(final["cif"].iloc[i], fmt="cif") for i in shown],
+                          [f"#{final['rank'].iloc[i]} {final['formula'].iloc[i]}"
+                           for i in shown])
+
+
+def _latent(report: Report, latent: dict[str, Any]) -> None:
+    pts = np.asarray(latent.get("points", []), dtype=float)
+    if pts.ndim == 2 and len(pts):
+        seen = np.asarray(latent.get("evaluated", [False] * len(pts)), dtype=bool)
+        report.heading("Latent map")
+        report.figure(_scatter(pts[:, :2], seen, [""] * len(pts), "VAE latent space",
+                               "z1", "z2", "evaluated", "candidates"))
 
 
 def _scatter(points: np.ndarray, highlight: np.ndarray, names: list[str], title: str,
@@ -90,61 +264,3 @@ def _scatter(points: np.ndarray, highlight: np.ndarray, names: list[str], title:
                                      text=[n for n, m in zip(names, mask) if m]))
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=420)
     return fig
-
-
-def render_html(frame: pd.DataFrame, U: np.ndarray, spec: CampaignSpec,
-                store: CampaignStore, n_structures: int = 6) -> str:
-    """The campaign report: spec, best-so-far curves, Pareto front and hypervolume, the top
-    candidates with 3D views of their (relaxed) structures, and the latent map if any."""
-    report = Report("matforge design campaign")
-    report.heading("Spec").preformatted(spec.to_yaml())
-    report.paragraph(f"{len(frame)} oracle evaluations; filter verdicts: "
-                     f"{json.dumps(store.verdict_counts())}.")
-    names = list(frame["formula"]) if len(frame) else []
-    if len(frame):
-        report.heading("Best so far")
-        fig = go.Figure()
-        for j, o in enumerate(spec.objectives):
-            u = np.where(np.isfinite(U[:, j]), U[:, j], -np.inf)
-            best = np.maximum.accumulate(u)
-            fig.add_trace(go.Scatter(x=np.arange(1, len(best) + 1),
-                                     y=np.where(np.isfinite(best), best, np.nan),
-                                     mode="lines", name=f"{o.describe()} (utility)"))
-        fig.update_layout(xaxis_title="oracle evaluations", yaxis_title="best utility so far",
-                          height=380)
-        report.figure(fig)
-        if len(spec.objectives) >= 2:
-            finite = np.all(np.isfinite(U), axis=1)
-            if finite.any():
-                front = pareto_mask(U[finite][:, :2])
-                hv = hypervolume(U[finite], U[finite].min(axis=0) - 1e-9)
-                report.heading("Pareto front")
-                report.paragraph(f"Hypervolume (utilities, reference = worst observed): "
-                                 f"{hv:.4g}; {int(front.sum())} non-dominated.")
-                report.figure(_scatter(U[finite][:, :2], front,
-                                       [n for n, f in zip(names, finite) if f],
-                                       "evaluated candidates (utilities)",
-                                       spec.objectives[0].describe(),
-                                       spec.objectives[1].describe(), "Pareto front",
-                                       "dominated"))
-        order = np.argsort(-np.nan_to_num(U.sum(axis=1), nan=-np.inf))[:20]
-        cols = ["step", "formula", *[o.name for o in spec.objectives], "strategy", "status"]
-        report.heading("Top candidates")
-        report.table(frame.iloc[order][[c for c in cols if c in frame.columns]])
-        if "cif" in frame.columns:
-            shown = [i for i in order if isinstance(frame["cif"].iloc[i], str)][:n_structures]
-            if shown:
-                report.heading("Structures of the top candidates (as the oracle left them)")
-                report.structures([Structure.from_str(frame["cif"].iloc[i], fmt="cif")
-                                   for i in shown],
-                                  [f"{frame['formula'].iloc[i]} (step {frame['step'].iloc[i]})"
-                                   for i in shown])
-    latent = store.get_meta("latent_map")
-    if latent:
-        pts = np.asarray(latent.get("points", []), dtype=float)
-        if pts.ndim == 2 and len(pts):
-            seen = np.asarray(latent.get("evaluated", [False] * len(pts)), dtype=bool)
-            report.heading("Latent map")
-            report.figure(_scatter(pts[:, :2], seen, [""] * len(pts), "VAE latent space",
-                                   "z1", "z2", "evaluated", "candidates"))
-    return report.to_html()

@@ -1,35 +1,50 @@
 """The campaign specification: one pydantic model, loadable from YAML, that CLI flags override.
 
 Everything that decides what a campaign does lives here, so that a run folder's stored spec
-is enough to resume it.
+is enough to resume it. Every model forbids unknown keys: a misspelt key ends in one line
+that names it and the nearest valid key.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from matforge.design.objectives import Objective
+from matforge.chem.geometry import StructureLimits
+from matforge.chem.oxidation import DEFAULT_OXIDATION_SET
+from matforge.design.objectives import Objective, OutcomeConstraint
 from matforge.errors import MatforgeError
+
+STRICT = ConfigDict(extra="forbid")
 
 
 class Constraints(BaseModel):
     """Filters applied to every proposal before it can be chosen for the oracle."""
 
+    model_config = STRICT
+
     validity: Literal["none", "valid", "strict"] = "none"
+    oxidation_set: str = DEFAULT_OXIDATION_SET  # SMACT's default; "smact14" for old tables
     allowed_elements: list[str] | None = None
-    forbidden_elements: list[str] = Field(default_factory=list)
+    # None: noble gases and radioactive elements (chem.elements), minus any allowed_elements
+    forbidden_elements: list[str] | None = None
     max_atoms: int | None = None  # atoms in the reduced formula unit (or the structure)
     max_elements: int | None = None
     max_hhi: float | None = None  # Herfindahl-Hirschman index of production (pymatgen HHI)
-    novel_against: str | None = None  # dataset name or CSV: formulas in it are rejected
+    # "known" (every composition matforge knows), a data set name or a CSV
+    novel_against: str | None = None
+    needs_template: bool = False  # an AFLOW prototype fits the composition (formula pools)
+    structure: StructureLimits = Field(default_factory=StructureLimits)  # for pool structures
 
 
 class SourceSpec(BaseModel):
     """Where proposals come from: a pool file or data set, and/or a generator."""
+
+    model_config = STRICT
 
     pool: str | None = None  # CSV with a formula column, or a registered data set name
     pool_split: str = "all"
@@ -39,13 +54,18 @@ class SourceSpec(BaseModel):
 
 
 class OracleSpec(BaseModel):
-    """`lookup:FILE.csv[:COLUMN...]`, `chgnet`, `command:PROG [ARGS]`, or `plugin:module:attr`."""
+    """`lookup:FILE.csv[:COLUMN...]`, `chgnet`, `sevennet`, `command:PROG [ARGS]`,
+    `plugin:module:attr`, `surrogate:MODEL_DIR` (a fitted property model as a cheap oracle),
+    or kind `chain` with `stages`: each stage scores what the previous one passed."""
+
+    model_config = STRICT
 
     kind: str = "lookup"
     target: str | None = None
     args: list[str] = Field(default_factory=list)
     timeout: float = 600.0
     options: dict[str, Any] = Field(default_factory=dict)
+    stages: list[OracleSpec] = Field(default_factory=list)
 
     @classmethod
     def parse(cls, text: str) -> OracleSpec:
@@ -62,23 +82,34 @@ class OracleSpec(BaseModel):
             if not parts:
                 raise MatforgeError("--oracle command needs a program: command:PROG")
             return cls(kind="command", target=parts[0], args=parts[1:])
-        if kind == "plugin":
+        if kind in ("plugin", "surrogate"):
             if not rest:
-                raise MatforgeError("--oracle plugin needs an entry point: plugin:module:attr")
-            return cls(kind="plugin", target=rest)
-        raise MatforgeError(f"unknown oracle '{text}' (use lookup:FILE, chgnet, command:PROG, "
-                            "plugin:module:attr)")
+                raise MatforgeError(f"--oracle {kind} needs a target: "
+                                    + ("plugin:module:attr" if kind == "plugin"
+                                       else "surrogate:MODEL_DIR"))
+            return cls(kind=kind, target=rest)
+        raise MatforgeError(f"unknown oracle '{text}' (use lookup:FILE, chgnet, sevennet, "
+                            "command:PROG, plugin:module:attr, surrogate:DIR)")
 
 
 class StrategySpec(BaseModel):
+    model_config = STRICT
+
     name: str = "bayesopt"
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class CampaignSpec(BaseModel):
-    """A whole campaign. `budget` counts oracle evaluations; `batch_size` is evaluations per step."""
+    """A whole campaign. `budget` counts oracle evaluations; `batch_size` is evaluations per step.
+
+    `outcome_constraints` ("e_above_hull<=0.1") are conditions on oracle values: candidates
+    that meet them rank ahead of those that do not in the results. `max_minutes` bounds the
+    wall time of one run: no step starts that would not fit, and a resumed run continues."""
+
+    model_config = STRICT
 
     objectives: list[Objective]
+    outcome_constraints: list[OutcomeConstraint] = Field(default_factory=list)
     constraints: Constraints = Field(default_factory=Constraints)
     source: SourceSpec = Field(default_factory=SourceSpec)
     oracle: OracleSpec = Field(default_factory=OracleSpec)
@@ -86,10 +117,13 @@ class CampaignSpec(BaseModel):
     batch_size: int = Field(20, ge=1)
     budget: int = Field(100, ge=1)
     initial: int | None = None  # random evaluations before the strategy starts (default: batch)
-    executor: Literal["serial", "process", "ray"] = "serial"
+    executor: Literal["serial", "batch", "process", "ray"] = "serial"
     workers: int = Field(2, ge=1)
     ray_address: str | None = None
     seed: int = 0
+    max_minutes: float | None = Field(None, gt=0)
+    n_final: int | None = Field(None, ge=1)  # ranked candidates written (None: all)
+    preset: str | None = None  # set by a preset (the default campaign) for its outputs
 
     @field_validator("objectives", mode="before")
     @classmethod
@@ -100,6 +134,13 @@ class CampaignSpec(BaseModel):
         for item in value or []:
             out.append(Objective.parse(item) if isinstance(item, str) else item)
         return out
+
+    @field_validator("outcome_constraints", mode="before")
+    @classmethod
+    def _outcomes(cls, value: Any) -> Any:
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [OutcomeConstraint.parse(v) if isinstance(v, str) else v for v in value or []]
 
     @field_validator("oracle", mode="before")
     @classmethod
@@ -153,5 +194,25 @@ def spec_from_dict(data: dict[str, Any]) -> CampaignSpec:
         return CampaignSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
+        loc = tuple(first.get("loc", ()))
+        where = ".".join(str(x) for x in loc)
+        if first.get("type") == "extra_forbidden":
+            raise MatforgeError(f"campaign spec: unknown key {where!r}"
+                                f"{_suggestion(loc)}") from None
         raise MatforgeError(f"campaign spec: {where}: {first.get('msg')}") from None
+
+
+def _suggestion(loc: tuple) -> str:
+    """' (did you mean 'budget'?)' for a misspelt key, from the fields valid at that place."""
+    model: Any = CampaignSpec
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        model = next((a for a in (annotation, *getattr(annotation, "__args__", ()))
+                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -13,11 +13,14 @@ before or the state after each change. Resume reads everything back from here:
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+
+from matforge.sqlite_store import connect, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,10 +52,7 @@ class CampaignStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn = connect(self.path, synchronous="FULL")
         self.conn.executescript(SCHEMA)
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(evaluations)")}
         if "result_cif" not in columns:  # a store written before oracles returned structures
@@ -67,8 +67,8 @@ class CampaignStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def _tx(self) -> AbstractContextManager[None]:
+        return transaction(self.conn)
 
     # -- meta ----------------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
@@ -193,6 +193,13 @@ class CampaignStore:
             out.append(rec)
         return out
 
+    def rejection_reasons(self) -> Counter:
+        """Rejected proposals per kind of reason (the text before its details)."""
+        counts: Counter = Counter()
+        for (reason,) in self.conn.execute("SELECT reason FROM verdicts WHERE passed = 0"):
+            counts[_reason_kind(reason or "")] += 1
+        return counts
+
     def verdict_counts(self) -> dict[str, int]:
         cur = self.conn.execute("SELECT passed, COUNT(*) FROM verdicts GROUP BY passed")
         counts = {"passed": 0, "rejected": 0}
@@ -201,15 +208,13 @@ class CampaignStore:
         return counts
 
 
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+def _reason_kind(reason: str) -> str:
+    """'forbidden elements: U,Pa' -> 'forbidden elements'; chemistry verdicts by their rule."""
+    if reason.startswith("charge-neutral"):
+        return "not electronegativity-balanced"
+    if "balances the charge" in reason:
+        return "not charge-neutral"
+    return reason.split(":")[0].split(" (")[0][:60]
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-DEFAULT_THRESHOLD = 0.1  # eV/atom
+DEFAULT_THRESHOLD = 0.1  # eV/atom: MatterGen's "stable" bound of S.U.N. (metastable)
+ON_HULL = 0.0  # eV/atom: on or below the hull of the known phases
 E_HULL_COLUMNS = ("e_above_hull", "energy_above_hull", "e_hull", "ehull")
 
 

@@ -20,11 +20,12 @@ FAILED = "failed"
 
 @dataclass
 class Result:
-    """The outcome of evaluating one candidate: status "ok" or "failed", numeric values."""
+    """The outcome of evaluating one candidate: status "ok" or "failed", and its values
+    (numbers, plus a few labels such as the decomposition of a hull verdict)."""
 
     candidate: Candidate
     status: str = OK
-    values: dict[str, float] = field(default_factory=dict)
+    values: dict[str, float | str] = field(default_factory=dict)
     reason: str = ""
     seconds: float = 0.0
 

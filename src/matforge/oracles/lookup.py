@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition
 
 from matforge.candidate import Candidate
+from matforge.chem.formula import reduced_formula
 from matforge.errors import DataError
 from matforge.oracles.base import OK, Oracle, Result
 
@@ -75,13 +75,3 @@ class LookupOracle(Oracle):
         return out
 
 
-_REDUCED: dict[str, str] = {}
-
-
-def reduced_formula(formula: str) -> str:
-    """Reduced formula of a formula string (memoised: lookup tables hold many repeats)."""
-    key = _REDUCED.get(formula)
-    if key is None:
-        key = Composition(formula).reduced_formula
-        _REDUCED[formula] = key
-    return key

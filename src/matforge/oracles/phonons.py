@@ -8,7 +8,7 @@ about this, so a design loop that wants makeable crystals needs this check as we
 
 How: phonopy builds a supercell (diagonal multiples of the input cell, each perpendicular
 width at least `min_length` A), the symmetry-distinct displaced copies are evaluated in one
-batched CHGNet call (`oracles.relax.ChgnetPotential`), the forces of the undisplaced supercell
+batched CHGNet call (`oracles.potentials.ChgnetPotential`), the forces of the undisplaced supercell
 are subtracted (a not perfectly relaxed input then costs little accuracy), the force
 constants are symmetrised, and frequencies are taken on a Gamma-centred q-mesh (even meshes
 include the zone-boundary points where octahedral tilts and shears live). The structure is
@@ -84,7 +84,7 @@ def phonon_check(structure: Any, model: str = "chgnet", supercell: tuple[int, in
     """
     from phonopy import Phonopy
 
-    from matforge.oracles.relax import get_potential
+    from matforge.oracles.potentials import get_potential
 
     start = time.perf_counter()
     structure = to_structure(structure)

@@ -62,8 +62,21 @@ def load_plugin(target: str, **options: Any) -> Oracle:
 
 def build_oracle(kind: str, target: str | None = None, args: list[str] | None = None,
                  timeout: float = 600.0, columns: list[str] | None = None,
-                 **options: Any) -> Oracle:
-    """The Oracle named by a campaign's oracle spec."""
+                 stages: list[Any] | None = None, **options: Any) -> Oracle:
+    """The Oracle named by a campaign's oracle spec (`stages`: OracleSpecs of a chain)."""
+    if kind == "chain":
+        from matforge.oracles.chain import ChainOracle
+
+        if not stages:
+            raise MatforgeError("a chain oracle needs stages")
+        return ChainOracle([build_oracle(st.kind, st.target, st.args, st.timeout,
+                                         stages=st.stages, **st.options) for st in stages])
+    if kind == "surrogate":
+        from matforge.oracles.chain import SurrogateOracle
+
+        if not target:
+            raise MatforgeError("the surrogate oracle needs a model directory (surrogate:DIR)")
+        return SurrogateOracle(target)
     if kind == "lookup":
         from matforge.oracles.lookup import LookupOracle
 
@@ -81,10 +94,11 @@ def build_oracle(kind: str, target: str | None = None, args: list[str] | None = 
             raise MatforgeError("the plugin oracle needs module:attr")
         return load_plugin(target, **options)
     if kind in ("chgnet", "sevennet"):
-        try:
-            from matforge.oracles import stability
-        except ImportError as exc:
-            raise MatforgeError(f"the {kind} oracle is not available: {exc}") from None
+        from matforge.oracles.stability import StabilityOracle
+
         options.setdefault("progress", False)  # the campaign shows its own progress bar
-        return stability.ChgnetStabilityOracle(model=kind, **options)
+        try:
+            return StabilityOracle(model=kind, **options)
+        except TypeError as exc:  # an option the oracle does not take
+            raise MatforgeError(f"the {kind} oracle: {exc}") from None
     raise MatforgeError(f"unknown oracle kind {kind!r}")

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import Composition, Element, Lattice, Structure
 
+from matforge.chem.geometry import DEFAULT_LIMITS, StructureLimits
 from matforge.errors import MatforgeError
 
 ASSET = "chgnet_elemental_references.json"
 DIATOMIC = ("H", "N", "O", "F", "Cl", "Br", "I")
 BOX = 12.0  # A, edge of the cubic box for diatomic molecules
+MOLECULE_LIMITS = StructureLimits(max_volume_per_atom=BOX**3)  # a molecule in a box is mostly empty
 NOBLE = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")  # fcc solids, started at van der Waals contact
 MIN_NN = 1.4  # A, floor for the starting nearest-neighbour distance (dense cells blow up graphs)
 # Prototype names (pymatgen's AFLOW library, key "aflow") tried for every element.
@@ -46,6 +48,14 @@ EXTRA: dict[str, tuple[str, ...]] = {
     "U": ("A_oC4_63_c",), "Np": ("A_oC4_63_c",), "Pu": ("A_oC4_63_c",), "Pa": ("A_tI2_139_a",),
     **{el: ("A_hP4_194_ac",) for el in ("La", "Ce", "Pr", "Nd", "Pm", "Am", "Cm", "Bk", "Cf")},
 }
+
+
+def potential_key(model: str) -> str:
+    """'chgnet-0.3.0': the potential and the weights a table was computed with."""
+    from matforge.oracles.potentials import potential_info
+
+    info = potential_info(model)
+    return f"{info.name}-{info.model}"
 
 
 @dataclass
@@ -106,7 +116,8 @@ class ElementalReferences:
             if not group:
                 continue
             out = relax_structures([j[2] for j in group], fmax=self.fmax, steps=self.steps,
-                                   model=self.model, relax_cell=relax_cell, progress=progress)
+                                   model=self.model, relax_cell=relax_cell, progress=progress,
+                                   limits=DEFAULT_LIMITS if relax_cell else MOLECULE_LIMITS)
             for job, res in zip(group, out):
                 results[(job[0], job[1])] = res
         for el in todo:
@@ -127,11 +138,14 @@ class ElementalReferences:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"model": self.model, "fmax": self.fmax, "steps": self.steps, **self.meta,
+        data = {"model": self.model, "potential": potential_key(self.model),
+                "fmax": self.fmax, "steps": self.steps, **self.meta,
                 "elements": {el: {"energy_per_atom": e.energy_per_atom,
                                   "prototype": e.prototype, "converged": e.converged}
                              for el, e in sorted(self.entries.items())}}
-        path.write_text(json.dumps(data, indent=1))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)  # a reader never sees half a table
         return path
 
     @classmethod
@@ -143,23 +157,41 @@ class ElementalReferences:
         entries = {el: ReferenceEntry(el, float(v["energy_per_atom"]), v.get("prototype", ""),
                                       bool(v.get("converged", True)))
                    for el, v in data.get("elements", {}).items()}
-        meta = {k: v for k, v in data.items() if k not in {"elements", "model", "fmax", "steps"}}
+        meta = {k: v for k, v in data.items()
+                if k not in {"elements", "model", "potential", "fmax", "steps"}}
         return cls(entries, model=data.get("model", "chgnet"), meta=meta, cache_path=cache_path,
                    fmax=data.get("fmax", 0.05), steps=data.get("steps", 300))
 
     @classmethod
     def default(cls, model: str = "chgnet") -> ElementalReferences:
-        """The shipped table merged with the user cache; new elements go to the cache."""
+        """The shipped table merged with the user cache; new elements go to the cache.
+        A table computed with other weights of the potential is not used."""
         from matforge.data.paths import cache_dir
 
-        cache = cache_dir() / f"{model}_elemental_references.json"
+        key = potential_key(model)
+        cache = cache_dir() / f"{key}_elemental_references.json"
         refs = cls(model=model, cache_path=cache)
         shipped = resources.files("matforge") / "assets" / f"{model}_elemental_references.json"
-        if shipped.is_file():
-            refs.entries.update(cls.load(Path(str(shipped))).entries)
-        if cache.is_file():
-            refs.entries.update(cls.load(cache).entries)
+        for path in (Path(str(shipped)), cache):
+            if path.is_file() and json.loads(path.read_text()).get("potential") == key:
+                refs.entries.update(cls.load(path).entries)
         return refs
+
+
+def formation_energy_per_atom(composition: Composition | str, energy_per_atom: float,
+                              references: ElementalReferences | dict[str, float]) -> float:
+    """E_f = E/atom - sum_i x_i mu_i, with mu_i the elemental reference energies (eV/atom)."""
+    comp = Composition(composition)
+    if comp.num_atoms <= 0:
+        raise MatforgeError("empty composition has no formation energy")
+    get = references.get if isinstance(references, ElementalReferences) else references.__getitem__
+    total = 0.0
+    for el, amount in comp.fractional_composition.items():
+        try:
+            total += float(amount) * float(get(str(el)))
+        except KeyError as exc:
+            raise MatforgeError(f"no elemental reference energy for {el}") from exc
+    return float(energy_per_atom) - total
 
 
 @lru_cache(maxsize=1)

@@ -1,164 +1,203 @@
-"""Thermodynamic stability from one potential: formation energy and energy above the hull.
+"""Thermodynamic stability of any structure: relax, correct, place on the convex hull.
 
-Formation energy per atom is the relaxed energy minus the composition-weighted elemental
-reference energies (relaxed with the same potential, see references.py). The energy above the
-convex hull uses pymatgen's PhaseDiagram built from those elemental references plus a set of
-competing phases relaxed with the same potential (a data set, user files, or structures the
-project generates), so that model errors largely cancel between candidate and competitors.
+`assess_stability` is the one implementation behind `matforge stability`, the Python API and
+the CHGNet/SevenNet campaign oracle:
+
+1. the structure must make physical sense (`chem.geometry`), else it fails with the reason;
+2. it is relaxed with the potential (or, with relax=False, evaluated as given);
+3. its energy is put on the Materials Project 2020 scale (`compatibility`);
+4. it is placed on the hull of its chemical system (`hull`): energy above the hull, the
+   phases it would decompose into, and its formation energy against the hull's elements.
+
+One structure that fails gives a failed row with the reason, never a crashed batch.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-from pymatgen.core import Composition, Structure
+import pandas as pd
+from pymatgen.core import Structure
 
-from matforge.candidate import Candidate, to_structure
+from matforge.candidate import Candidate
+from matforge.chem.geometry import DEFAULT_LIMITS, StructureLimits
 from matforge.errors import MatforgeError
 from matforge.oracles.base import OK, Oracle, Result
-from matforge.oracles.references import ElementalReferences
+from matforge.oracles.compatibility import corrected_energy_per_atom, correction_id
+from matforge.oracles.hull import Hull, default_hull_spec, make_hull
+from matforge.oracles.potentials import potential_info
+
+COLUMNS = ("status", "reason", "formula", "energy_per_atom", "corrected_energy_per_atom",
+           "formation_energy_per_atom", "e_above_hull", "decomposition", "n_competing_phases",
+           "hull_source", "potential", "correction", "converged", "relax_steps")
 
 
-def formation_energy_per_atom(composition: Composition | str, energy_per_atom: float,
-                              references: ElementalReferences | dict[str, float]) -> float:
-    """E_f = E/atom - sum_i x_i mu_i, with mu_i the elemental reference energies (eV/atom)."""
-    comp = Composition(composition)
-    if comp.num_atoms <= 0:
-        raise MatforgeError("empty composition has no formation energy")
-    get = references.get if isinstance(references, ElementalReferences) else references.__getitem__
-    total = 0.0
-    for el, amount in comp.fractional_composition.items():
-        try:
-            total += float(amount) * float(get(str(el)))
-        except KeyError as exc:
-            raise MatforgeError(f"no elemental reference energy for {el}") from exc
-    return float(energy_per_atom) - total
+@dataclass
+class StabilityResult:
+    """One structure's verdict; `values` holds the numeric columns."""
+
+    status: str
+    reason: str = ""
+    structure: Structure | None = None  # relaxed (or as given)
+    values: dict[str, float] = field(default_factory=dict)
+    decomposition: str = ""
+    hull_source: str = ""
+    potential: str = ""  # PotentialInfo.identity of the model that gave the energy
+    correction: str = ""  # how that energy was put on the MP2020 scale
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
 
 
-class HullReference:
-    """Competing phases (composition, energy per atom) plus elemental references -> hull.
+def assess_stability(structures: Sequence[Any], hull: Hull | str | None = None,
+                     model: str = "chgnet", relax: bool = True, fmax: float = 0.1,
+                     steps: int = 500, optimizer: str = "fire",
+                     limits: StructureLimits = DEFAULT_LIMITS, progress: bool = True,
+                     leave_out: Sequence[str | None] | None = None) -> list[StabilityResult]:
+    """Energy above the hull of every structure (Structure, ase.Atoms, CIF text or None).
 
-    Phase diagrams are built per chemical system on demand and cached, so screening many
-    candidates in a few systems stays cheap.
+    Args:
+        hull: a Hull, or "auto" / "mp" / a path / a data set name (default: "mp" when
+            MP_API_KEY is set and mp-api installed, else "auto").
+        model: "chgnet" or "sevennet"; the hull's phases use the same potential.
+        relax: relax first (atoms and cell, `fmax` eV/A, at most `steps`).
+        leave_out: per structure, a formula whose known structures the hull may not use.
+    Returns:
+        One StabilityResult per input, in order.
+    """
+    from matforge.oracles.relax import relax_structures
+
+    hull = hull if isinstance(hull, Hull) else make_hull(hull or default_hull_spec(), model,
+                                                         progress=progress)
+    items = list(structures)
+    results: list[StabilityResult] = [StabilityResult("failed", "no structure") for _ in items]
+    todo = [i for i, s in enumerate(items) if s is not None]
+    relaxed = relax_structures([items[i] for i in todo], fmax=fmax, steps=steps if relax else 0,
+                               model=model, optimizer=optimizer, limits=limits,
+                               progress=progress) if todo else []
+    info = potential_info(model)
+    hull.prepare([[str(e) for e in r.structure.composition.elements] for r in relaxed if r.ok])
+    for i, res in zip(todo, relaxed):
+        if not res.ok:
+            results[i] = StabilityResult("failed", res.error or "relaxation failed")
+            continue
+        results[i] = _place(res, hull, info, None if leave_out is None else leave_out[i])
+        results[i].values.update(converged=float(res.converged), relax_steps=float(res.steps))
+        results[i].hull_source = results[i].hull_source or hull.name
+    for r in results:
+        r.potential, r.correction = info.identity, correction_id(info)
+    return results
+
+
+def _place(res: Any, hull: Hull, info: Any, leave_out: str | None) -> StabilityResult:
+    """The hull verdict for one relaxed structure; any error fails that structure only."""
+    structure = res.structure
+    try:
+        corrected = corrected_energy_per_atom(structure, res.energy_per_atom, info)
+        verdict = hull.assess(structure.composition, corrected, leave_out=leave_out)
+    except (MatforgeError, ValueError) as exc:
+        return StabilityResult("failed", " ".join(str(exc).split())[:300], structure,
+                               {"energy_per_atom": float(res.energy_per_atom)})
+    values = {"energy_per_atom": float(res.energy_per_atom),
+              "corrected_energy_per_atom": corrected,
+              "formation_energy_per_atom": verdict.formation_energy_per_atom,
+              "e_above_hull": verdict.e_above_hull,
+              "n_competing_phases": float(verdict.n_competing_phases)}
+    return StabilityResult(OK, "", structure, values, verdict.decomposition, verdict.hull_source)
+
+
+def stability_rows(results: Sequence[StabilityResult]) -> list[dict[str, Any]]:
+    """Output rows (COLUMNS, plus the relaxed `cif`) for CSV writers."""
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {c: None for c in COLUMNS}
+        row.update(r.values)
+        row.update(status=r.status, reason=r.reason, decomposition=r.decomposition,
+                   hull_source=r.hull_source, potential=r.potential, correction=r.correction,
+                   formula=r.structure.composition.reduced_formula if r.structure else None,
+                   cif=r.structure.to(fmt="cif") if r.structure is not None else None)
+        for key, kind in (("converged", bool), ("n_competing_phases", int),
+                          ("relax_steps", int)):
+            if row[key] is not None:
+                row[key] = kind(row[key])
+        rows.append(row)
+    return rows
+
+
+def stability(inputs: str | Path | Sequence[Any], hull: Hull | str | None = None,
+              model: str = "chgnet", relax: bool = True, fmax: float = 0.1, steps: int = 500,
+              progress: bool = True) -> pd.DataFrame:
+    """Energy above the hull of structures, as a table (one row per input, in order).
+
+    Args:
+        inputs: a path (CSV with `cif`, CIF folder, .cif, .extxyz; other columns pass
+            through) or a list of pymatgen Structures, ase.Atoms or CIF strings.
+        hull: "auto" (offline), "mp" (needs MP_API_KEY), a file/folder of phases or a
+            structure data set; default "mp" with a key, else "auto".
+        model: "chgnet" or "sevennet". relax, fmax, steps: as `assess_stability`.
+    Returns:
+        DataFrame with `COLUMNS` (status, reason, e_above_hull, decomposition, ...) and the
+        relaxed `cif`.
+
+    Example:
+        >>> import matforge
+        >>> table = matforge.stability("structures.csv")          # doctest: +SKIP
+        >>> table[["formula", "e_above_hull", "decomposition"]]    # doctest: +SKIP
+    """
+    from matforge.data.structure_input import read_structure_rows, require_usable_single
+
+    if isinstance(inputs, (str, Path)):
+        rows = read_structure_rows(inputs)
+        require_usable_single(rows, inputs)
+    else:
+        rows = [{"_structure": s} for s in inputs]
+    verdicts = stability_rows(assess_stability([r["_structure"] for r in rows], hull=hull,
+                                               model=model, relax=relax, fmax=fmax,
+                                               steps=steps, progress=progress))
+    out = []
+    for row, verdict in zip(rows, verdicts):
+        passed = {k: v for k, v in row.items() if k not in {"_structure", "cif", "error"}}
+        if row.get("error"):
+            verdict.update(reason=row["error"], cif=row.get("cif"))
+        out.append({**passed, **verdict})
+    frame = pd.DataFrame(out)
+    for key in ("n_competing_phases", "relax_steps"):  # counts stay integers beside gaps
+        frame[key] = frame[key].astype("Int64")
+    return frame
+
+
+class StabilityOracle(Oracle):
+    """A campaign oracle: relax each candidate and score its stability on the hull.
+
+    Values: energy_per_atom, corrected_energy_per_atom, formation_energy_per_atom,
+    e_above_hull, n_competing_phases, converged, relax_steps. A candidate with a composition
+    only gets a starting cell from template substitution (AFLOW prototypes, csp="template";
+    csp="none" fails it instead). With `update_structures` the candidate's structure becomes
+    the relaxed one, so the campaign store and reports show the relaxed cell.
     """
 
-    def __init__(self, phases: Iterable[tuple[Composition | str, float]],
-                 references: ElementalReferences | dict[str, float]) -> None:
-        self.phases = [(Composition(c), float(e)) for c, e in phases if np.isfinite(e)]
-        self.references = references
-        self._diagrams: dict[frozenset, PhaseDiagram] = {}
-
-    def _reference_energy(self, el: str) -> float:
-        refs = self.references
-        return float(refs.get(el) if isinstance(refs, ElementalReferences) else refs[el])
-
-    def diagram(self, elements: Iterable[str]) -> PhaseDiagram:
-        key = frozenset(str(e) for e in elements)
-        if key not in self._diagrams:
-            entries = [PDEntry(Composition(el), self._reference_energy(el)) for el in key]
-            for comp, e in self.phases:
-                if {str(x) for x in comp.elements} <= key:
-                    entries.append(PDEntry(comp, e * comp.num_atoms))
-            self._diagrams[key] = PhaseDiagram(entries)
-        return self._diagrams[key]
-
-    def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
-        """Energy above the hull (eV/atom); negative when the candidate lies below it."""
-        comp = Composition(composition)
-        pd = self.diagram(str(e) for e in comp.elements)
-        entry = PDEntry(comp, float(energy_per_atom) * comp.num_atoms)
-        _, ehull = pd.get_decomp_and_e_above_hull(entry, allow_negative=True)
-        return float(ehull)
-
-    # -- building from structures
-    @classmethod
-    def from_structures(cls, structures: Sequence[Any],
-                        references: ElementalReferences | None = None, model: str = "chgnet",
-                        fmax: float = 0.1, steps: int = 300,
-                        cache: bool = True, progress: bool = True) -> HullReference:
-        """Relax competing phases with `model` (cached on disk by content) and build the hull."""
-        from matforge.data.paths import cache_dir
-        from matforge.oracles.relax import relax_structures
-
-        structs = [to_structure(s) for s in structures]
-        refs = references if references is not None else ElementalReferences.default(model)
-        digest = hashlib.sha1(json.dumps([model, fmax, steps] + [
-            s.to(fmt="poscar") for s in structs]).encode()).hexdigest()[:16]
-        path = cache_dir() / "hull" / f"{model}_{digest}.json"
-        if cache and path.is_file():
-            phases = json.loads(path.read_text())
-        else:
-            results = relax_structures(structs, fmax=fmax, steps=steps, model=model,
-                                       progress=progress)
-            phases = [[s.composition.formula, r.energy_per_atom]
-                      for s, r in zip(structs, results) if r.ok]
-            if cache:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(phases))
-        return cls([(c, e) for c, e in phases], refs)
-
-    @classmethod
-    def from_dataset(cls, name_or_path: str, split: str = "all", limit: int | None = None,
-                     **kwargs: Any) -> HullReference:
-        """Competing phases from a structure data set (rows with `cif`), relaxed with the model."""
-        from matforge.data import load_dataset
-
-        frame = load_dataset(name_or_path, split=split)
-        if "cif" not in frame.columns:
-            raise MatforgeError(f"{name_or_path} has no 'cif' column; a hull needs structures")
-        cifs = list(frame["cif"].dropna())[: limit or None]
-        return cls.from_structures([Structure.from_str(c, fmt="cif") for c in cifs], **kwargs)
-
-
-class ChgnetStabilityOracle(Oracle):
-    """Relax each candidate's structure (batched) and score its thermodynamic stability.
-
-    Values: energy_per_atom, formation_energy_per_atom, converged (1/0), relax_steps and, when
-    a hull is given, e_above_hull. A candidate with a composition only gets a starting cell
-    from template substitution (AFLOW prototypes, `csp="template"`; `csp="none"` fails it
-    instead). With `update_structures` the candidate's structure is replaced by the relaxed one
-    (so the campaign store and later stages see the relaxed cell).
-
-    `hull` may be a HullReference or the name/path of a structure data set whose rows are
-    relaxed with the same potential as competing phases (`hull_split`, `hull_limit`).
-    `model` is "chgnet" or "sevennet".
-    """
-
-    name = "chgnet-stability"
-
-    def __init__(self, model: str = "chgnet", fmax: float = 0.1, steps: int = 300,
-                 references: ElementalReferences | None = None,
-                 hull: HullReference | str | None = None, hull_split: str = "all",
-                 hull_limit: int | None = None, csp: str = "template",
-                 update_structures: bool = True, progress: bool = True,
-                 **relax_kwargs: Any) -> None:
+    def __init__(self, model: str = "chgnet", hull: str | Hull | None = None,
+                 fmax: float = 0.1, steps: int = 300, csp: str = "template",
+                 update_structures: bool = True, progress: bool = True) -> None:
         if csp not in ("template", "none"):
             raise MatforgeError(f"stability oracle: csp must be 'template' or 'none', not {csp!r}")
-        self.model, self.fmax, self.steps = model, fmax, steps
+        self.model, self.fmax, self.steps, self.csp = model, fmax, steps, csp
         self.name = f"{model}-stability"
-        self._references = references
         self._hull = hull
-        self.hull_split, self.hull_limit = hull_split, hull_limit
-        self.csp = csp
         self._templates = None
         self.update_structures = update_structures
         self.progress = progress
-        self.relax_kwargs = relax_kwargs
 
     @property
-    def hull(self) -> HullReference | None:
-        if isinstance(self._hull, str):  # relaxed once, then cached on disk by content
-            self._hull = HullReference.from_dataset(
-                self._hull, split=self.hull_split, limit=self.hull_limit,
-                references=self.references, model=self.model, fmax=self.fmax,
-                steps=self.steps, progress=self.progress)
+    def hull(self) -> Hull:
+        if not isinstance(self._hull, Hull):  # built on first use: loading costs seconds
+            self._hull = make_hull(self._hull or default_hull_spec(), self.model,
+                                   progress=self.progress)
         return self._hull
 
     def starting_structure(self, cand: Candidate) -> Structure | None:
@@ -169,58 +208,31 @@ class ChgnetStabilityOracle(Oracle):
             from matforge.generators.crystal.template import TemplateCSP
 
             self._templates = TemplateCSP.from_aflow_prototypes()
-        proposals = self._templates.propose(cand.composition, k=1, seed=0)
+        try:
+            proposals = self._templates.propose(cand.composition, k=1, seed=0)
+        except MatforgeError:
+            return None
         return proposals[0] if proposals else None
 
-    @property
-    def references(self) -> ElementalReferences:
-        if self._references is None:
-            self._references = ElementalReferences.default(self.model)
-        return self._references
-
     def evaluate(self, candidates: list[Candidate]) -> list[Result]:
-        from matforge.oracles.relax import relax_structures
-
         start = time.perf_counter()
-        results: list[Result | None] = [None] * len(candidates)
-        todo, starts = [], []
-        for i, cand in enumerate(candidates):
-            start_structure = self.starting_structure(cand)
-            if start_structure is None:
+        starts = [self.starting_structure(c) for c in candidates]
+        verdicts = assess_stability(starts, self.hull, model=self.model, fmax=self.fmax,
+                                    steps=self.steps, progress=self.progress)
+        per = (time.perf_counter() - start) / max(len(candidates), 1)
+        out = []
+        for cand, first, v in zip(candidates, starts, verdicts):
+            if first is None:
                 why = "no structure to relax" if self.csp == "none" else \
                     f"no structure given and no prototype template fits {cand.formula}"
-                results[i] = Result.failed(cand, why)
-            else:
-                todo.append(i)
-                starts.append(start_structure)
-        relaxed = relax_structures(starts, fmax=self.fmax,
-                                   steps=self.steps, model=self.model, progress=self.progress,
-                                   **self.relax_kwargs) if todo else []
-        refs = self.references
-        if isinstance(refs, ElementalReferences):  # one batched run for all missing elements
-            needed = {str(el) for r in relaxed if r.ok for el in r.structure.composition.elements}
-            # an element that cannot be computed fails its candidates one by one below
-            with contextlib.suppress(Exception):
-                refs.compute(sorted(needed))
-        per = (time.perf_counter() - start) / max(len(todo), 1)
-        hull = self.hull if todo else None  # a hull that cannot be built is a set-up error
-        for i, res in zip(todo, relaxed):
-            cand = candidates[i]
-            if not res.ok:
-                results[i] = Result.failed(cand, res.error or "relaxation failed", per)
+                out.append(Result.failed(cand, why, per))
                 continue
-            try:
-                values = {"energy_per_atom": res.energy_per_atom,
-                          "converged": float(res.converged), "relax_steps": float(res.steps)}
-                values["formation_energy_per_atom"] = formation_energy_per_atom(
-                    res.structure.composition, res.energy_per_atom, self.references)
-                if hull is not None:
-                    values["e_above_hull"] = hull.e_above_hull(
-                        res.structure.composition, res.energy_per_atom)
-            except Exception as exc:  # noqa: BLE001 - one bad candidate, not the batch
-                results[i] = Result.failed(cand, f"{type(exc).__name__}: {exc}", per)
+            if self.update_structures and v.structure is not None:
+                cand.structure = v.structure
+            if not v.ok:
+                out.append(Result.failed(cand, v.reason, per))
                 continue
-            if self.update_structures:
-                cand.structure = res.structure
-            results[i] = Result(cand, OK, values, "", per)
-        return [r for r in results if r is not None]
+            labels = {"decomposition": v.decomposition, "hull_source": v.hull_source,
+                      "potential": v.potential}
+            out.append(Result(cand, OK, {**v.values, **labels}, "", per))
+        return out

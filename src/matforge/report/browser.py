@@ -10,14 +10,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
           "--disable-quic", "--no-first-run", "--disable-background-networking",
           "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0",
-          "--virtual-time-budget=10000", "--dump-dom")
+          "--virtual-time-budget=10000", "--window-size=1280,900", "--dump-dom")
 
 
 @dataclass
@@ -26,6 +26,8 @@ class BrowserCheck:
     n_plots: int
     empty_plots: list[str]
     errors: list[str]  # page errors and console.error calls, plus uncaught errors in the log
+    # tables that run past the window's right edge (1280 px wide): the page would scroll
+    wide_tables: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +58,7 @@ def check_html(path: str | Path, timeout: float = 120.0) -> BrowserCheck:
     errors += [line for line in proc.stderr.splitlines()
                if "CONSOLE" in line and "Uncaught" in line]
     empty = [e for e in attrs.get("data-report-empty", "").split(",") if e]
+    wide = [e for e in attrs.get("data-report-wide", "").split(",") if e]
     return BrowserCheck(checked=attrs.get("data-report-checked") == "1",
                         n_plots=int(attrs.get("data-report-plots", "0") or 0),
-                        empty_plots=empty, errors=errors)
+                        empty_plots=empty, errors=errors, wide_tables=wide)

@@ -26,6 +26,8 @@ table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .mf-fig{margin:0.5em 0 1.5em}.mf-note{color:#666;font-size:0.85em}
+table.mf-fit{width:100%;table-layout:fixed}
+.mf-fit th,.mf-fit td{overflow-wrap:anywhere;word-break:break-word;font-size:0.85em}
 """
 
 # Records errors before anything else runs; checks every plot once the page has loaded.
@@ -41,6 +43,9 @@ var divs=document.querySelectorAll('.plotly-graph-div'),empty=[];
 divs.forEach(function(d){var n=(d._fullData||[]).reduce(function(a,t){
 var k=t.z||t.x||t.values||[];return a+(t._length||k.length||0);},0);
 if(!d._fullLayout||n===0||!d.querySelector('.main-svg'))empty.push(d.id);});
+var wide=[];document.querySelectorAll('table').forEach(function(t,i){
+if(t.getBoundingClientRect().right>document.documentElement.clientWidth+1)wide.push('table-'+i);});
+document.body.setAttribute('data-report-wide',wide.join(','));
 document.body.setAttribute('data-report-plots',String(divs.length));
 document.body.setAttribute('data-report-empty',empty.join(','));
 document.body.setAttribute('data-report-errors',window.__mfErrors.join(' | '));
@@ -72,9 +77,11 @@ class Report:
         self._parts.append(f"<pre>{html.escape(text)}</pre>")
         return self
 
-    def table(self, df: pd.DataFrame, max_rows: int = 200) -> Report:
+    def table(self, df: pd.DataFrame, max_rows: int = 200, fit: bool = False) -> Report:
+        """`fit`: the table takes the page width and wraps long cells instead of scrolling."""
         shown = df.head(max_rows)
-        self._parts.append(shown.to_html(index=False, border=0, na_rep="", float_format=_fmt))
+        self._parts.append(shown.to_html(index=False, border=0, na_rep="", float_format=_fmt,
+                                         classes="mf-fit" if fit else None))
         if len(df) > max_rows:
             self._parts.append(f'<p class="mf-note">first {max_rows} of {len(df)} rows</p>')
         return self

@@ -28,12 +28,10 @@ from pymatgen.core import Structure
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
+from matforge.oracles.potentials import potential_info
 
 FEATURE_VERSION = "chgnet-feas-v1"
 N_FEATURES = 64 + 64 + 64 + 4
-
-_MODEL: dict[str, Any] = {}
-
 
 def feature_names() -> list[str]:
     return ([f"crystal_fea_{i}" for i in range(64)] + [f"atom_fea_mean_{i}" for i in range(64)]
@@ -45,7 +43,7 @@ def structure_key(structure: Structure) -> str:
     """Content hash of a structure (rounded so CIF round trips give the same key)."""
     frac = np.mod(np.round(structure.frac_coords, 5), 1.0)
     frac[np.isclose(frac, 1.0)] = 0.0
-    parts = [FEATURE_VERSION, _chgnet_version(),
+    parts = [FEATURE_VERSION, potential_info("chgnet").identity,
              np.round(structure.lattice.matrix, 4).tobytes(),
              np.asarray([sp.Z for sp in structure.species], np.int32).tobytes(),
              np.round(frac, 4).tobytes()]
@@ -56,15 +54,6 @@ def structure_key(structure: Structure) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _chgnet_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("chgnet")
-    except Exception:  # noqa: BLE001 - not fatal for a cache key
-        return "unknown"
-
-
 def _cache_root() -> Path:
     from matforge.data.paths import cache_dir
 
@@ -74,16 +63,9 @@ def _cache_root() -> Path:
 
 
 def _model(device: str | None) -> Any:
-    import torch
-    from chgnet.model import CHGNet
+    from matforge.oracles.potentials import load_chgnet
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in _MODEL:
-        model = CHGNet.load(verbose=False).to(device)
-        model.eval()
-        model.graph_converter.set_isolated_atom_response("ignore")
-        _MODEL[device] = model
-    return _MODEL[device]
+    return load_chgnet(device)
 
 
 def _compute(structures: Sequence[Structure], device: str | None,

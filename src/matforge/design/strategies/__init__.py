@@ -10,6 +10,7 @@ from matforge.errors import MatforgeError
 STRATEGIES: dict[str, str] = {
     "random": "matforge.design.strategies.random_search:RandomSearch",
     "generate_rank": "matforge.design.strategies.generate_rank:GenerateRank",
+    "screen": "matforge.design.strategies.screen:Screen",
     "bayesopt": "matforge.design.strategies.bayesopt:BayesOpt",
     "genetic": "matforge.design.strategies.genetic:Genetic",
     "latent": "matforge.design.strategies.latent:LatentOpt",

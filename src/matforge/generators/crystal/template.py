@@ -19,7 +19,7 @@ import gzip
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -182,6 +182,7 @@ class TemplateCSP(Generator):
             self._groups[signature(t.structure.composition)].append(i)
         self._fit_volumes()
         self._popularity = np.array([t.popularity for t in templates], dtype=float)
+        self._template_formula = [t.structure.composition.reduced_formula for t in templates]
         feats = element_features()
         self._group_arrays = {}
         for sig, idx in self._groups.items():
@@ -227,8 +228,12 @@ class TemplateCSP(Generator):
 
     def propose(self, composition: Composition | str, k: int = 3, seed: int = 0,
                 rank_fn: Callable[[list[Structure]], Sequence[float]] | None = None,
-                consensus: int | None = None) -> list[Structure]:
+                consensus: int | None = None,
+                exclude: Collection[str] = ()) -> list[Structure]:
         """Up to `k` distinct structures for `composition`, best first.
+
+        `exclude`: reduced formulas whose templates are not used (leave-one-out benchmarks
+        take a composition's own known structures out of the library this way).
 
         `consensus` (default `self.consensus`, 0/1 = off): among that many nearest proposals,
         the structure family most of them reproduce (StructureMatcher) goes first
@@ -268,13 +273,16 @@ class TemplateCSP(Generator):
         out: list[Structure] = []
         seen: set = set()
         for j in order:
+            if exclude and self._template_formula[idx[j]] in exclude:
+                continue
             s = self._substitute(int(idx[j]), [targets[i] for i in perms[best_perm[j]]],
                                  comp, n_target)
             key = _fingerprint(s)
             if key in seen:
                 continue
             seen.add(key)
-            s.properties = {"template_source": self.source, "template_index": int(idx[j]),
+            s.properties = {"template_source": self.templates[idx[j]].source,
+                            "template_index": int(idx[j]),
                             "template_formula": self.templates[idx[j]].structure.formula,
                             "chemical_distance": float(best[j])}
             out.append(s)
@@ -496,9 +504,11 @@ def chgnet_ranker(relax_steps: int = 0) -> Callable[[list[Structure]], list[floa
     """A `rank_fn` giving CHGNet energies per atom (after `relax_steps` FIRE steps if > 0).
 
     A proposal CHGNet cannot evaluate gets +inf and sinks to the end."""
-    from chgnet.model import CHGNet, StructOptimizer
+    from chgnet.model import StructOptimizer
 
-    model = CHGNet.load(verbose=False)
+    from matforge.oracles.potentials import load_chgnet
+
+    model = load_chgnet()
     relaxer = StructOptimizer(model=model) if relax_steps > 0 else None
 
     def rank(structures: list[Structure]) -> list[float]:
