@@ -61,7 +61,9 @@ def test_two_processes_build_each_phase_once(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BUILT_LOG", str(tmp_path / "built.txt"))
     path = str(tmp_path / "h.sqlite")
     formulas = ["NaCl", "KCl", "KBr", "NaBr"]
-    ctx = multiprocessing.get_context("fork")
+    # fresh interpreters, as two separate commands would be (a fork of this process could
+    # inherit torch's thread pool mid-use from earlier tests)
+    ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_build_in_child, args=(path, formulas)) for _ in range(2)]
     for p in procs:
         p.start()

@@ -187,9 +187,9 @@ class Campaign:
                     with clock:
                         self._evaluate(st["step"], executor, bar)
             step = len(steps)
-            while not clock.out_of_time(self.store):
+            while True:
                 n_sel = self.store.n_selected()
-                if n_sel >= spec.budget:
+                if n_sel >= spec.budget or clock.out_of_time(self.store):
                     break
                 q = min(spec.batch_size, spec.budget - n_sel)
                 if n_sel < n_initial:

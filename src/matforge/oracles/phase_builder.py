@@ -22,9 +22,11 @@ import numpy as np
 from pymatgen.core import Structure
 
 from matforge.chem.geometry import structure_problem
+from matforge.errors import MatforgeError
 from matforge.oracles.compatibility import corrected_energy_per_atom
 from matforge.oracles.hull_cache import FailedPhase, Phase
 from matforge.oracles.potentials import potential_info
+from matforge.oracles.relax import RelaxResult
 
 STRUCTURE_SETS = ("matbench-phonons", "mp-20", "mpts-52")  # Materials Project structures
 BUILDER_VERSION = "phases-v1"  # bump when the recipe below changes what a phase is
@@ -46,7 +48,6 @@ class StructureLibrary:
 def default_library() -> StructureLibrary:
     """AFLOW prototypes plus every Materials Project structure set that loads here."""
     from matforge.data import load_dataset
-    from matforge.errors import MatforgeError
     from matforge.generators.crystal.template import TemplateCSP
 
     aflow = TemplateCSP.from_aflow_prototypes()
@@ -66,6 +67,15 @@ def default_library() -> StructureLibrary:
         sources.append(name)
     return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
                             known, tuple(sources))
+
+
+@dataclass
+class Found:
+    """The lowest-energy structure found for one formula."""
+
+    relaxed: RelaxResult  # structure, raw energy, converged, steps
+    corrected_energy_per_atom: float  # on the MP2020 scale
+    source: str  # where its starting structure came from
 
 
 @dataclass
@@ -99,7 +109,6 @@ class PhaseBuilder:
     def candidates(self, formula: str, exclude: Collection[str] = ()
                    ) -> list[tuple[Structure, str]]:
         """(structure, where it came from) for one composition, known structures first."""
-        from matforge.errors import MatforgeError
 
         lib = self.library or default_library()
         out = [] if formula in exclude else [
@@ -115,13 +124,20 @@ class PhaseBuilder:
             out.append((s, where))
         return [(s, src) for s, src in out if len(s) <= self.max_atoms]
 
-    def build(self, formulas: Sequence[str], exclude: Collection[str] = ()
-              ) -> list[Phase | FailedPhase]:
-        """One Phase (or the reason there is none) per formula, in order."""
+    def search(self, formulas: Sequence[str], exclude: Collection[str] = (),
+               extra: dict[str, list[tuple[Structure, str]]] | None = None
+               ) -> dict[str, Found | str]:
+        """The lowest-energy relaxed structure of each formula, or the reason there is none.
+
+        Every candidate (with `extra` ones per formula, e.g. a campaign's own first guess)
+        gets a single-point energy and the `n_relax` lowest are relaxed: a structure far
+        from its minimum costs many steps and rarely ends lowest."""
         from matforge.oracles.relax import relax_structures
 
         info = potential_info(self.model)
-        cands = {f: self.candidates(f, exclude) for f in dict.fromkeys(formulas)}
+        extra = extra or {}
+        cands = {f: self.candidates(f, exclude) + extra.get(f, [])
+                 for f in dict.fromkeys(formulas)}
         flat = [(f, s, src) for f, items in cands.items() for s, src in items]
         singles = relax_structures([s for _, s, _ in flat], steps=0, model=self.model,
                                    progress=False)
@@ -129,19 +145,31 @@ class PhaseBuilder:
         for f in cands:
             scored = [(self._energy(r.structure, r.energy_per_atom, info), s, src)
                       for (g, s, src), r in zip(flat, singles) if g == f and r.ok]
-            scored = [x for x in scored if np.isfinite(x[0])]
-            scored.sort(key=lambda x: x[0])
+            scored = sorted((x for x in scored if np.isfinite(x[0])), key=lambda x: x[0])
             chosen.extend((f, s, src) for _, s, src in scored[: self.n_relax])
         relaxed = relax_structures([s for _, s, _ in chosen], fmax=self.fmax, steps=self.steps,
                                    model=self.model, progress=self.progress)
-        best: dict[str, Phase] = {}
+        best: dict[str, Found] = {}
         for (f, _, src), r in zip(chosen, relaxed):
             if not r.ok or structure_problem(r.structure):
                 continue
             e = self._energy(r.structure, r.energy_per_atom, info)
             if np.isfinite(e) and (f not in best or e < best[f].corrected_energy_per_atom):
-                best[f] = Phase(f, float(r.energy_per_atom), e, src, r.structure.to(fmt="cif"))
-        return [best.get(f) or FailedPhase(f, self._why_none(cands[f])) for f in cands]
+                best[f] = Found(r, e, src)
+        return {f: best.get(f) or self._why_none(cands[f]) for f in cands}
+
+    def build(self, formulas: Sequence[str], exclude: Collection[str] = ()
+              ) -> list[Phase | FailedPhase]:
+        """One Phase (or the reason there is none) per formula, in order."""
+        out: list[Phase | FailedPhase] = []
+        for f, found in self.search(formulas, exclude).items():
+            if isinstance(found, str):
+                out.append(FailedPhase(f, found))
+            else:
+                r = found.relaxed
+                out.append(Phase(f, float(r.energy_per_atom), found.corrected_energy_per_atom,
+                                 found.source, r.structure.to(fmt="cif")))
+        return out
 
     @staticmethod
     def _energy(structure: Structure, energy_per_atom: float, info) -> float:

@@ -101,6 +101,7 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
 
 
 CHUNK = 8  # structures per worker task: small batches are fastest per structure on CPU
+CHUNK_ATOMS = 64  # and at most this many atoms, so a few large cells cannot hold one worker
 
 
 def worker_count(workers: int | None, n_items: int, model: Any, device: str | None) -> int:
@@ -120,14 +121,22 @@ def worker_count(workers: int | None, n_items: int, model: Any, device: str | No
 
 def _relax_in_workers(items: list[Any], options: dict[str, Any], n_workers: int,
                       progress: bool) -> list[RelaxResult]:
-    """Chunks of CHUNK structures over a forked process pool, largest cells first so that
-    the slowest chunks start early; results come back in input order."""
+    """Chunks of at most CHUNK structures and CHUNK_ATOMS atoms over a forked process pool,
+    largest cells first so that the slowest chunks start early; results come back in input
+    order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     sizes = [_size(obj) for obj in items]
     order = sorted(range(len(items)), key=lambda i: -sizes[i])
-    chunks = [order[i:i + CHUNK] for i in range(0, len(order), CHUNK)]
+    chunks: list[list[int]] = []
+    for i in order:
+        last = chunks[-1] if chunks else None
+        if last is None or len(last) == CHUNK or \
+                sum(sizes[j] for j in last) + sizes[i] > CHUNK_ATOMS:
+            chunks.append([i])
+        else:
+            last.append(i)
     results: list[RelaxResult | None] = [None] * len(items)
     bar = _progress(len(items), progress)
     with ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,

@@ -75,20 +75,31 @@ def assess_stability(structures: Sequence[Any], hull: Hull | str | None = None,
     hull = hull if isinstance(hull, Hull) else make_hull(hull or default_hull_spec(), model,
                                                          progress=progress)
     items = list(structures)
-    results: list[StabilityResult] = [StabilityResult("failed", "no structure") for _ in items]
     todo = [i for i, s in enumerate(items) if s is not None]
     relaxed = relax_structures([items[i] for i in todo], fmax=fmax, steps=steps if relax else 0,
                                model=model, optimizer=optimizer, limits=limits,
                                progress=progress) if todo else []
+    by_index = dict(zip(todo, relaxed))
+    return place_on_hull([by_index.get(i) for i in range(len(items))], hull, model, leave_out)
+
+
+def place_on_hull(relaxed: Sequence[Any], hull: Hull, model: str = "chgnet",
+                  leave_out: Sequence[str | None] | None = None) -> list[StabilityResult]:
+    """Verdicts for relaxation results (`oracles.relax.RelaxResult`, None for no structure):
+    the phases of every system are prepared in one batch, then each is placed."""
     info = potential_info(model)
-    hull.prepare([[str(e) for e in r.structure.composition.elements] for r in relaxed if r.ok])
-    for i, res in zip(todo, relaxed):
-        if not res.ok:
-            results[i] = StabilityResult("failed", res.error or "relaxation failed")
+    hull.prepare([[str(e) for e in r.structure.composition.elements]
+                  for r in relaxed if r is not None and r.ok])
+    results = []
+    for i, res in enumerate(relaxed):
+        if res is None or not res.ok:
+            reason = "no structure" if res is None else res.error or "relaxation failed"
+            results.append(StabilityResult("failed", reason))
             continue
-        results[i] = _place(res, hull, info, None if leave_out is None else leave_out[i])
-        results[i].values.update(converged=float(res.converged), relax_steps=float(res.steps))
-        results[i].hull_source = results[i].hull_source or hull.name
+        verdict = _place(res, hull, info, None if leave_out is None else leave_out[i])
+        verdict.values.update(converged=float(res.converged), relax_steps=float(res.steps))
+        verdict.hull_source = verdict.hull_source or hull.name
+        results.append(verdict)
     for r in results:
         r.potential, r.correction = info.identity, correction_id(info)
     return results
@@ -175,10 +186,14 @@ class StabilityOracle(Oracle):
     """A campaign oracle: relax each candidate and score its stability on the hull.
 
     Values: energy_per_atom, corrected_energy_per_atom, formation_energy_per_atom,
-    e_above_hull, n_competing_phases, converged, relax_steps. A candidate with a composition
-    only gets a starting cell from template substitution (AFLOW prototypes, csp="template";
-    csp="none" fails it instead). With `update_structures` the candidate's structure becomes
-    the relaxed one, so the campaign store and reports show the relaxed cell.
+    e_above_hull, n_competing_phases, converged, relax_steps, and the labels decomposition,
+    hull_source, potential and structure_source. A candidate with a structure is relaxed
+    from it. A candidate with a composition only (csp="template") gets the structure search
+    the hull's own phases get (`phase_builder.PhaseBuilder.search`: its known structures and
+    8 template substitutions, with the AFLOW prototypes' consensus template beside them,
+    screened by single-point energy, the 2 lowest relaxed); the lowest relaxed energy wins. csp="none" fails
+    formula-only candidates instead. With `update_structures` the candidate's structure
+    becomes the relaxed one, so the campaign store and reports show it.
     """
 
     def __init__(self, model: str = "chgnet", hull: str | Hull | None = None,
@@ -200,10 +215,8 @@ class StabilityOracle(Oracle):
                                    progress=self.progress)
         return self._hull
 
-    def starting_structure(self, cand: Candidate) -> Structure | None:
-        """The candidate's own structure, else the first template substitution (or None)."""
-        if cand.structure is not None or self.csp == "none":
-            return cand.structure
+    def consensus_template(self, cand: Candidate) -> Structure | None:
+        """The AFLOW prototypes' consensus substitution for a composition (or None)."""
         if self._templates is None:
             from matforge.generators.crystal.template import TemplateCSP
 
@@ -216,16 +229,20 @@ class StabilityOracle(Oracle):
 
     def evaluate(self, candidates: list[Candidate]) -> list[Result]:
         start = time.perf_counter()
-        starts = [self.starting_structure(c) for c in candidates]
-        verdicts = assess_stability(starts, self.hull, model=self.model, fmax=self.fmax,
-                                    steps=self.steps, progress=self.progress)
+        given = [i for i, c in enumerate(candidates) if c.structure is not None]
+        verdicts: dict[int, StabilityResult] = dict(zip(given, assess_stability(
+            [candidates[i].structure for i in given], self.hull, model=self.model,
+            fmax=self.fmax, steps=self.steps, progress=self.progress))) if given else {}
+        sources = {i: "given" for i in given}
+        searched = [i for i in range(len(candidates)) if i not in verdicts]
+        if searched and self.csp == "template":
+            verdicts.update(self._search([candidates[i] for i in searched], searched, sources))
         per = (time.perf_counter() - start) / max(len(candidates), 1)
         out = []
-        for cand, first, v in zip(candidates, starts, verdicts):
-            if first is None:
-                why = "no structure to relax" if self.csp == "none" else \
-                    f"no structure given and no prototype template fits {cand.formula}"
-                out.append(Result.failed(cand, why, per))
+        for i, cand in enumerate(candidates):
+            v = verdicts.get(i)
+            if v is None:
+                out.append(Result.failed(cand, "no structure to relax", per))
                 continue
             if self.update_structures and v.structure is not None:
                 cand.structure = v.structure
@@ -233,6 +250,30 @@ class StabilityOracle(Oracle):
                 out.append(Result.failed(cand, v.reason, per))
                 continue
             labels = {"decomposition": v.decomposition, "hull_source": v.hull_source,
-                      "potential": v.potential}
+                      "potential": v.potential, "structure_source": sources[i]}
             out.append(Result(cand, OK, {**v.values, **labels}, "", per))
         return out
+
+    def _search(self, cands: list[Candidate], index: list[int],
+                sources: dict[int, str]) -> dict[int, StabilityResult]:
+        """Structure search for formula-only candidates, then their hull verdicts."""
+        from matforge.oracles.phase_builder import PhaseBuilder
+
+        builder = PhaseBuilder(model=self.model, n_relax=2, fmax=self.fmax, steps=self.steps,
+                               progress=self.progress)
+        extra = {}
+        for c in cands:
+            first = self.consensus_template(c)
+            if first is not None:
+                extra[c.formula] = [(first, "template consensus (aflow-prototypes)")]
+        found = builder.search([c.formula for c in cands], extra=extra)
+        relaxed = [None if isinstance(found[c.formula], str) else found[c.formula].relaxed
+                   for c in cands]
+        verdicts = place_on_hull(relaxed, self.hull, self.model)
+        for i, c, v in zip(index, cands, verdicts):
+            f = found[c.formula]
+            if isinstance(f, str):
+                v.reason = f
+            else:
+                sources[i] = f.source
+        return dict(zip(index, verdicts))
