@@ -111,8 +111,11 @@ def test_steering_free_sampling_raises_reward_over_rounds(tmp_path):
     assert len(frame) == 50 and frame["formula"].is_unique
     assert all(Composition(f).num_atoms > 0 for f in frame["formula"])
     assert frame.groupby("step").size().eq(10).all()  # the policy has not collapsed
-    assert by_step.iloc[-1] > by_step.iloc[0] + 0.25  # measured: 0.33 -> 0.75
-    assert by_step.iloc[-2:].mean() > by_step.iloc[1:3].mean()
+    # The SMACT-valid prior already leans to oxides (first round 0.53), so the headroom below
+    # the ~0.8 a charge-balanced oxide allows is small; measured 0.53 -> 0.76, rounds 0-1
+    # 0.52 -> rounds 3-4 0.66.
+    assert by_step.iloc[-1] > by_step.iloc[0] + 0.15
+    assert by_step.iloc[-2:].mean() > by_step.iloc[:2].mean() + 0.1
 
 
 def test_steering_on_policy_reinforce_is_deterministic(tmp_path, castelli_tables):

@@ -109,7 +109,8 @@ def render_html(frame: pd.DataFrame, final: pd.DataFrame, spec: CampaignSpec,
         cols = [c for c in (*TABLE_COLUMNS[:3], *[o.name for o in spec.objectives],
                             *[f"{o.name}_std" for o in spec.objectives], *TABLE_COLUMNS[3:])
                 if c in final.columns]
-        report.table(final[cols], fit=True)
+        filled = [c for c in cols if (final[c].notna() & (final[c].astype(str) != "")).any()]
+        report.table(final[filled], fit=True)  # empty columns (no failures) left out
     if len(frame):
         _progress(report, frame, spec)
     _structures(report, final)
@@ -162,7 +163,8 @@ def _stability(report: Report, final: pd.DataFrame, spec: CampaignSpec,
     st = summary["stability"]
     report.heading("Stability against competing phases")
     report.paragraph(f"Hull: {summary.get('hull_source', '')}; energies from "
-                     f"{summary.get('potential', '')}. {st['summary']}.")
+                     f"{summary.get('potential', '')}. S.U.N.: within 0.1 eV/atom of the hull, "
+                     "unique and novel against the reference above.")
     report.table(pd.DataFrame([{"candidates": st["n"], "on or below the hull": st["stable"],
                                 "within 0.1 eV/atom": st["metastable"], "novel": st["novel"],
                                 "S.U.N.": st["sun"], "S.U.N. rate": round(st["sun_rate"], 3)}]))

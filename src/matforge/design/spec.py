@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from matforge.chem.geometry import StructureLimits
 from matforge.chem.oxidation import DEFAULT_OXIDATION_SET
@@ -134,6 +134,16 @@ class CampaignSpec(BaseModel):
         for item in value or []:
             out.append(Objective.parse(item) if isinstance(item, str) else item)
         return out
+
+    @model_validator(mode="after")
+    def _batch_for_potentials(self) -> CampaignSpec:
+        """A CHGNet/SevenNet oracle relaxes a step's candidates together unless the spec
+        names an executor: one call per candidate would relax them one at a time."""
+        stages = self.oracle.stages if self.oracle.kind == "chain" else [self.oracle]
+        if "executor" not in self.model_fields_set and \
+                any(s.kind in ("chgnet", "sevennet") for s in stages):
+            self.executor = "batch"
+        return self
 
     @field_validator("outcome_constraints", mode="before")
     @classmethod

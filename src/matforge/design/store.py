@@ -13,6 +13,7 @@ before or the state after each change. Resume reads everything back from here:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -214,6 +215,9 @@ def _reason_kind(reason: str) -> str:
         return "not electronegativity-balanced"
     if "balances the charge" in reason:
         return "not charge-neutral"
+    limit = re.match(r"[\d.]+ (atoms|elements) > ([\d.]+)", reason)
+    if limit:
+        return f"more than {limit.group(2)} {limit.group(1)}"
     return reason.split(":")[0].split(" (")[0][:60]
 
 
