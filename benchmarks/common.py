@@ -61,6 +61,19 @@ def provenance(load_at_start: tuple[float, float, float] | None = None) -> dict:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
 
 
+def provenance_footer(payload: dict) -> str:
+    """One markdown line with the load averages and commit a result was measured at."""
+    prov = payload.get("provenance", {})
+
+    def load(key: str) -> str:
+        values = prov.get(key)
+        return "-" if not values else " ".join(f"{v:.2f}" for v in values)
+
+    return (f"Load average at start / end: {load('load_average_at_start')} / "
+            f"{load('load_average_at_end')}; commit {str(prov.get('git_commit', ''))[:10]}"
+            f"{' (uncommitted changes)' if prov.get('git_dirty') else ''}.")
+
+
 def write_results(name: str, payload: dict, markdown: str | Callable[[dict], str],
                   load_at_start: tuple[float, float, float] | None = None) -> None:
     """Write benchmarks/results/<name>.{json,md}, so every benchmark reports the same way.

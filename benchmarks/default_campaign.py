@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS_DIR, write_results
+from common import RESULTS_DIR, provenance_footer, write_results
 
 TARGETS = {"minutes": 10, "candidates": 50, "sun_rate": 0.5}
 
@@ -92,7 +92,6 @@ def markdown(p: dict) -> str:
             ("surrogate test MAE (log10 PF) / 68% / 95% coverage",
              (f"{sur.get('test_mae', float('nan')):.3f} / {sur.get('test_coverage_68', 0):.3f}"
              f" / {sur.get('test_coverage_95', 0):.3f}"), "")]
-    prov = p.get("provenance", {})
     lines = [f"# The default campaign (`matforge design --seed {p['seed']}`)", "",
              f"Novelty reference: {chk['novelty_reference']}.", "",
              f"Hull: {s.get('hull_source', '')}; potential {s.get('potential', '')}.", "",
@@ -100,9 +99,7 @@ def markdown(p: dict) -> str:
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if s.get("stopped"):
         lines += ["", f"Stopped early: {s['stopped']}."]
-    lines += ["", (f"Load average at start / end: {prov.get('load_average_at_start')} / "
-                  f"{prov.get('load_average_at_end')}; commit "
-                  f"{str(prov.get('git_commit', ''))[:10]}.")]
+    lines += ["", provenance_footer(p)]
     return "\n".join(lines)
 
 

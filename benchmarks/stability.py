@@ -31,7 +31,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS_DIR, write_results
+import pandas as pd
+from common import RESULTS_DIR, provenance_footer, write_results
+from pymatgen.core import Composition
 
 warnings.filterwarnings("ignore")
 
@@ -67,50 +69,117 @@ def benchmark_rows(part: str, n: int, seed: int):
     return structures, np.array([mp[f] for f in rows["formula"]]), list(rows["formula"]), info
 
 
-def run(args: argparse.Namespace) -> dict:
-    from scipy.stats import spearmanr
+def formula_rows(n: int, seed: int, max_elements: int = 3):
+    """(formulas, MP e_hull labels, info): mp-e-hull compositions without an MP structure
+    here (not in matbench_phonons), of at most `max_elements` elements, from the report side
+    of the same formula hash split."""
+    from matforge.chem.formula import reduced_formula
+    from matforge.data import load_dataset
+    from matforge.data.splits import formula_split
 
-    from matforge.oracles.compatibility import corrected_energy_per_atom
+    phonons = {reduced_formula(f) for f in load_dataset("matbench-phonons")["formula"]}
+    labels = load_dataset("mp-e-hull")
+    mp = {reduced_formula(f): float(t) for f, t in zip(labels["formula"], labels["e_above_hull"])}
+    keys = sorted(f for f in mp if f not in phonons
+                  and 2 <= len(Composition(f).elements) <= max_elements)
+    split = formula_split(pd.Series(keys), (TUNE_SHARE, 0.0, 1 - TUNE_SHARE),
+                          salt="stability-benchmark")
+    part = [k for k, s in zip(keys, split) if s == "test"]
+    picked = list(pd.Series(part).sample(n=min(n, len(part)), random_state=seed)) if n else part
+    info = {"mp_e_hull_formulas": len(mp), "eligible_formulas": len(keys), "part_rows": len(part)}
+    return picked, np.array([mp[f] for f in picked]), info
+
+
+STRUCTURE_SETUP = ("matbench_phonons MP structures, relaxed with CHGNet 0.3.0 (FIRE, fmax 0.1, "
+                   "500 steps); auto hull with each structure's own known structures left out; "
+                   "MP figures from mp-e-hull (CrabNet's MP set, matched by reduced formula)")
+FORMULA_SETUP = ("mp-e-hull compositions with no MP structure here (2-3 elements, not in "
+                 "matbench_phonons): each gets matforge's structure search (the phase builder, "
+                 "as a formula-only campaign candidate does) and its energy above the hull of the "
+                 "other phases of its system (CHGNet 0.3.0, auto hull), against MP's figure")
+
+
+def run(args: argparse.Namespace) -> dict:
     from matforge.oracles.hull import Hull
     from matforge.oracles.hull_sources import AutoPhases
     from matforge.oracles.phase_builder import PhaseBuilder
-    from matforge.oracles.potentials import potential_info
-    from matforge.oracles.relax import relax_structures
 
-    structures, mp, formulas, info = benchmark_rows(args.part, args.n, args.seed)
+    t0 = time.perf_counter()
+    if args.part == "formulas":
+        formulas, mp, info = formula_rows(args.n, args.seed)
+        energies, relax_s = [None] * len(formulas), None
+    else:
+        formulas, mp, info, energies, relax_s = _relaxed_mp_structures(args)
     builder = PhaseBuilder(n_templates=args.n_templates, n_relax=args.n_relax, progress=False)
     cache = Path(args.cache or RESULTS_DIR / "tmp" / f"{args.name}.sqlite")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    pinfo = potential_info("chgnet")
-    t0 = time.perf_counter()
-    relaxed = relax_structures(structures, fmax=0.1, steps=500, progress=True)
-    relax_s = time.perf_counter() - t0
-    energies = [corrected_energy_per_atom(r.structure, r.energy_per_atom, pinfo) if r.ok
-                else np.nan for r in relaxed]
     rows = []
     for phase in ("cold", "warm"):
         source = AutoPhases(builder=builder, cache_path=cache, progress=False)
         hull = Hull(source)
-        for i, (s, f, e) in enumerate(zip(structures, formulas, energies)):
+        for i, (f, e) in enumerate(zip(formulas, energies)):
             before = _count(source)
             t = time.perf_counter()
-            try:
-                verdict = hull.assess(s.composition, e, leave_out=f) if np.isfinite(e) else None
-                reason = "" if verdict else "relaxation failed"
-            except Exception as exc:  # noqa: BLE001 - recorded per structure
-                verdict, reason = None, " ".join(str(exc).split())[:200]
+            verdict, reason, gap = _assess(hull, source, f, e)
             seconds = time.perf_counter() - t
             if phase == "cold":
-                rows.append({"formula": f, "n_elements": len(s.composition.elements),
+                rows.append({"formula": f, "n_elements": len(Composition(f).elements),
                              "mp_e_above_hull": float(mp[i]), "reason": reason,
                              "cold_s": seconds, "new_phases": _count(source) - before,
                              "e_above_hull": verdict.e_above_hull if verdict else None,
                              "decomposition": verdict.decomposition if verdict else "",
                              "n_competing_phases": verdict.n_competing_phases if verdict else 0,
-                             "gap": _gap(source, f, e)})
+                             "gap": gap})
             else:
                 rows[i]["warm_s"] = seconds
         print(f"{phase} pass done: {time.perf_counter() - t0:.0f} s", flush=True)
+    return {"part": args.part, "seed": args.seed, "builder": builder.recipe, "data": info,
+            "metrics": score(rows, relax_s), "campaign": _campaign_sun(), "rows": rows,
+            "setup": FORMULA_SETUP if args.part == "formulas" else STRUCTURE_SETUP}
+
+
+def _relaxed_mp_structures(args: argparse.Namespace):
+    """Formulas, MP labels, data info, CHGNet energies (MP2020 scale) of the relaxed MP
+    structures of one part, and the relaxation seconds per structure."""
+    from matforge.oracles.compatibility import corrected_energy_per_atom
+    from matforge.oracles.potentials import potential_info
+    from matforge.oracles.relax import relax_structures
+
+    structures, mp, formulas, info = benchmark_rows(args.part, args.n, args.seed)
+    pinfo = potential_info("chgnet")
+    t0 = time.perf_counter()
+    relaxed = relax_structures(structures, fmax=0.1, steps=500, progress=True)
+    relax_s = (time.perf_counter() - t0) / max(len(structures), 1)
+    energies = [corrected_energy_per_atom(r.structure, r.energy_per_atom, pinfo) if r.ok
+                else np.nan for r in relaxed]
+    return formulas, mp, info, energies, relax_s
+
+
+def _assess(hull, source, formula: str, energy: float | None):
+    """(verdict, reason, gap) of one item. `energy` None: the formula's own searched phase
+    (left-out scheme) is the candidate, so its height above the other phases is scored."""
+    from matforge.oracles.hull_cache import Phase
+
+    comp = Composition(formula)
+    try:
+        if energy is None:
+            hull.diagram([str(el) for el in comp.elements], leave_out=formula)
+            phase = source.loo_cache.lookup([formula]).get(formula)
+            if not isinstance(phase, Phase):
+                return None, f"no structure: {getattr(phase, 'reason', 'not built')}", None
+            return hull.assess(comp, phase.corrected_energy_per_atom, leave_out=formula), "", None
+        if not np.isfinite(energy):
+            return None, "relaxation failed", None
+        verdict = hull.assess(comp, energy, leave_out=formula)
+        return verdict, "", _gap(source, formula, energy)
+    except Exception as exc:  # noqa: BLE001 - recorded per item
+        return None, " ".join(str(exc).split())[:200], None
+
+
+def score(rows: list[dict], relax_s: float | None) -> dict:
+    """The table's figures from the per-item rows."""
+    from scipy.stats import spearmanr
+
     ok = [r for r in rows if r["e_above_hull"] is not None]
     ours = np.array([r["e_above_hull"] for r in ok])
     truth = np.array([r["mp_e_above_hull"] for r in ok])
@@ -118,7 +187,7 @@ def run(args: argparse.Namespace) -> dict:
     gaps = np.array([r["gap"] for r in ok if r["gap"] is not None])
     cold_new = [r for r in rows if r["new_phases"] > 0]
     ternary_cold = [r["cold_s"] for r in cold_new if r["n_elements"] == 3]
-    metrics = {
+    return {
         "n": len(rows), "n_scored": len(ok),
         "mae": float(np.mean(np.abs(clipped - truth))),
         "mae_unclipped": float(np.mean(np.abs(ours - truth))),
@@ -131,7 +200,7 @@ def run(args: argparse.Namespace) -> dict:
         "gap_median": float(np.median(gaps)) if len(gaps) else None,
         "gap_within_0.02": float(np.mean(np.abs(gaps) <= 0.02)) if len(gaps) else None,
         "gap_above_0.05": float(np.mean(gaps > 0.05)) if len(gaps) else None,
-        "relax_s_per_structure": relax_s / max(len(structures), 1),
+        "relax_s_per_structure": relax_s,
         "cold_s_per_new_system_median": float(np.median([r["cold_s"] for r in cold_new]))
         if cold_new else None,
         "cold_s_per_new_ternary_max": float(max(ternary_cold)) if ternary_cold else None,
@@ -139,11 +208,6 @@ def run(args: argparse.Namespace) -> dict:
         "warm_s_per_system_max": float(max(r["warm_s"] for r in rows)),
         "warm_s_per_system_median": float(np.median([r["warm_s"] for r in rows])),
     }
-    return {"part": args.part, "seed": args.seed, "builder": builder.recipe, "data": info,
-            "metrics": metrics, "campaign": _campaign_sun(), "rows": rows,
-            "setup": "matbench_phonons MP structures, relaxed with CHGNet 0.3.0 (FIRE, fmax 0.1, "
-                     "500 steps); auto hull with each structure's own known structures left out; "
-                     "MP figures from mp-e-hull (CrabNet's MP set, matched by reduced formula)"}
 
 
 def _count(source) -> int:
@@ -177,11 +241,19 @@ def _fmt(x: float | None, spec: str = ".4f") -> str:
 
 def markdown(payload: dict) -> str:
     m, d = payload["metrics"], payload["data"]
-    intro = (f"{d['phonons_rows']} matbench_phonons structures, {d['matched_formulas']} "
-             f"distinct formulas matched to mp-e-hull; this part holds {d['part_rows']}, of "
-             f"which {m['n']} were run (seed {payload['seed']}); {m['n_scored']} scored. "
-             f"Phase recipe: `{payload['builder']}`.")
-    gap = ("Competing-phase gap (matforge's own phase for a composition, its known structure "
+    if payload["part"] == "formulas":
+        intro = (f"{d['eligible_formulas']} of {d['mp_e_hull_formulas']} mp-e-hull compositions "
+                 f"eligible; the report side holds {d['part_rows']}, of which {m['n']} were run "
+                 f"(seed {payload['seed']}); {m['n_scored']} scored (the others: `reason` in the JSON).")
+        title = "Energy above the hull of MP compositions, structure searched"
+    else:
+        intro = (f"{d['phonons_rows']} matbench_phonons structures, {d['matched_formulas']} "
+                 f"distinct formulas matched to mp-e-hull; this part holds {d['part_rows']}, of "
+                 f"which {m['n']} were run (seed {payload['seed']}); {m['n_scored']} scored.")
+        title = f"Energy above the hull of MP structures ({payload['part']} part)"
+    intro += f" Phase recipe: `{payload['builder']}`."
+    gap = ("" if m["gap_median"] is None else
+           "Competing-phase gap (matforge's own phase for a composition, its known structure "
            "left out, minus CHGNet's energy of its MP structure, eV/atom): median "
            f"{_fmt(m['gap_median'])}; within 0.02: {_fmt(m['gap_within_0.02'], '.3f')}; "
            f"above 0.05: {_fmt(m['gap_above_0.05'], '.3f')}.")
@@ -195,7 +267,7 @@ def markdown(payload: dict) -> str:
         ("share MP-stable (e_hull = 0)", _fmt(m["share_mp_stable"], ".3f"), ""),
     ]
     time_rows = [
-        ("relaxation per structure (batched)", _fmt(m["relax_s_per_structure"], ".2f")),
+        ("relaxation per MP structure (batched)", _fmt(m["relax_s_per_structure"], ".2f")),
         ("new chemical system, cold cache (median)",
          _fmt(m["cold_s_per_new_system_median"], ".1f")),
         ("new ternary system, cold cache (median / max)",
@@ -205,28 +277,28 @@ def markdown(payload: dict) -> str:
          (f"{_fmt(m['warm_s_per_system_median'], '.3f')} / "
          f"{_fmt(m['warm_s_per_system_max'], '.3f')}")),
     ]
-    lines = [f"# Energy above the hull of MP structures ({payload['part']} part)", "",
+    lines = [f"# {title}", "",
              payload["setup"] + ".", "", intro, "",
              "| metric | matforge (auto hull) | baseline: every structure stable |",
              "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in metric_rows]
-    lines += ["", gap, "", "| time | seconds |", "|---|---|"]
+    lines += ["", gap, "", "| time | seconds |", "|---|---|"] if gap else \
+        ["", "| time | seconds |", "|---|---|"]
     lines += [f"| {a} | {b} |" for a, b in time_rows]
     camp = payload.get("campaign")
     if camp:
         lines += ["", f"Default campaign (`matforge design --seed 0`): {camp.get('summary', '')}"]
     lines += ["", "| anchor | figure | note |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in ANCHORS]
-    prov = payload.get("provenance", {})
-    load = (prov.get("load_average_at_start"), prov.get("load_average_at_end"))
-    lines += ["", (f"Load average at start / end: {load[0]} / {load[1]}; "
-                  f"commit {str(prov.get('git_commit', ''))[:10]}.")]
+    lines += ["", provenance_footer(payload)]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("tune", "report"), default="report")
+    parser.add_argument("--part", choices=("tune", "report", "formulas"), default="report",
+                        help="tune/report: MP structures (hash split); formulas: compositions "
+                        "without a structure, structure search first (report side)")
     parser.add_argument("--n", type=int, default=200, help="structures run (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-templates", type=int, default=8)
