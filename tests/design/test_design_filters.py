@@ -105,3 +105,10 @@ def test_cli_rejects_a_misspelt_yaml_key_in_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: campaign spec: unknown key 'budjet' "
                                    "(did you mean 'budget'?)")
+
+
+def test_potential_oracles_batch_unless_the_spec_names_an_executor():
+    base = {"objectives": ["e_above_hull:min"], "oracle": {"kind": "chgnet"}}
+    assert spec_from_dict(base).executor == "batch"
+    assert spec_from_dict({**base, "executor": "serial"}).executor == "serial"
+    assert spec_from_dict({"objectives": ["gap:max"]}).executor != "batch"
