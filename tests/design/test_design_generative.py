@@ -102,20 +102,21 @@ def test_steering_free_sampling_raises_reward_over_rounds(tmp_path):
     """Without a pool the fine-tuned transformer proposes new formulas; rewarding oxygen makes
     later rounds richer in oxygen than the prior's first round."""
     spec = load_spec(None, objectives=["o_frac:max"], oracle=f"plugin:{__name__}:_oxygen_fraction",
-                     strategy="steering", budget=50, batch_size=10, seed=2)
+                     strategy="steering", budget=80, batch_size=10, seed=2)
     spec.source.generator = "composition-default"
     spec.source.generate_per_step = 100
     spec.strategy.options = {"surrogate": "none"}
+    # Novelty against a set that ships with matminer, so the trajectory is the same with or
+    # without the shared data beside the checkout.
+    spec.constraints.novel_against = "mp-transport"
     frame = pd.read_csv(run_campaign(spec, tmp_path / "free", progress=False)["evaluations_csv"])
     by_step = frame.groupby("step")["o_frac"].mean()
-    assert len(frame) == 50 and frame["formula"].is_unique
+    assert len(frame) == 80 and frame["formula"].is_unique
     assert all(Composition(f).num_atoms > 0 for f in frame["formula"])
     assert frame.groupby("step").size().eq(10).all()  # the policy has not collapsed
-    # The SMACT-valid prior already leans to oxides (first round 0.53), so the headroom below
-    # the ~0.8 a charge-balanced oxide allows is small; measured 0.53 -> 0.76, rounds 0-1
-    # 0.52 -> rounds 3-4 0.66.
-    assert by_step.iloc[-1] > by_step.iloc[0] + 0.15
-    assert by_step.iloc[-2:].mean() > by_step.iloc[:2].mean() + 0.1
+    # measured: 0.29, 0.49, 0.35, 0.21, 0.64, 0.79, 0.85, 0.86 (the first rounds are noisy)
+    assert by_step.iloc[-1] > by_step.iloc[0] + 0.25
+    assert by_step.iloc[-3:].mean() > by_step.iloc[:3].mean() + 0.25
 
 
 def test_steering_on_policy_reinforce_is_deterministic(tmp_path, castelli_tables):
