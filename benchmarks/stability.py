@@ -48,17 +48,24 @@ ANCHORS = [  # (what, figure, where)
 ]
 
 
+def mp_labels() -> dict[str, float]:
+    """MP's energy above the hull per reduced formula (mp-e-hull, one row per formula)."""
+    from matforge.chem.formula import reduced_formula
+    from matforge.data import load_dataset
+
+    labels = load_dataset("mp-e-hull")
+    return {reduced_formula(f): float(t) for f, t in zip(labels["formula"], labels["e_above_hull"])}
+
+
 def benchmark_rows(part: str, n: int, seed: int):
     """(structures, MP e_hull labels, formulas) of the matched rows of one part."""
     from pymatgen.core import Structure
 
-    from matforge.chem.formula import reduced_formula
     from matforge.data import load_dataset
     from matforge.data.splits import formula_split
 
     phonons = load_dataset("matbench-phonons")
-    labels = load_dataset("mp-e-hull")
-    mp = {reduced_formula(f): float(t) for f, t in zip(labels["formula"], labels["e_above_hull"])}
+    mp = mp_labels()
     matched = phonons[[f in mp for f in phonons["formula"]]].drop_duplicates("formula")
     split = formula_split(matched["formula"], (TUNE_SHARE, 0.0, 1 - TUNE_SHARE),
                           salt="stability-benchmark")
@@ -78,8 +85,7 @@ def formula_rows(n: int, seed: int, max_elements: int = 3):
     from matforge.data.splits import formula_split
 
     phonons = {reduced_formula(f) for f in load_dataset("matbench-phonons")["formula"]}
-    labels = load_dataset("mp-e-hull")
-    mp = {reduced_formula(f): float(t) for f, t in zip(labels["formula"], labels["e_above_hull"])}
+    mp = mp_labels()
     keys = sorted(f for f in mp if f not in phonons
                   and 2 <= len(Composition(f).elements) <= max_elements)
     split = formula_split(pd.Series(keys), (TUNE_SHARE, 0.0, 1 - TUNE_SHARE),
@@ -244,7 +250,8 @@ def markdown(payload: dict) -> str:
     if payload["part"] == "formulas":
         intro = (f"{d['eligible_formulas']} of {d['mp_e_hull_formulas']} mp-e-hull compositions "
                  f"eligible; the report side holds {d['part_rows']}, of which {m['n']} were run "
-                 f"(seed {payload['seed']}); {m['n_scored']} scored (the others: `reason` in the JSON).")
+                 f"(seed {payload['seed']}); {m['n_scored']} scored (the others: "
+                 "`reason` in the JSON).")
         title = "Energy above the hull of MP compositions, structure searched"
     else:
         intro = (f"{d['phonons_rows']} matbench_phonons structures, {d['matched_formulas']} "

@@ -109,7 +109,6 @@ class PhaseBuilder:
     def candidates(self, formula: str, exclude: Collection[str] = ()
                    ) -> list[tuple[Structure, str]]:
         """(structure, where it came from) for one composition, known structures first."""
-
         lib = self.library or default_library()
         out = [] if formula in exclude else [
             (s, "known structure") for s in lib.structures_of(formula)[:3]]

@@ -191,9 +191,9 @@ class StabilityOracle(Oracle):
     from it. A candidate with a composition only (csp="template") gets the structure search
     the hull's own phases get (`phase_builder.PhaseBuilder.search`: its known structures and
     8 template substitutions, with the AFLOW prototypes' consensus template beside them,
-    screened by single-point energy, the 2 lowest relaxed); the lowest relaxed energy wins. csp="none" fails
-    formula-only candidates instead. With `update_structures` the candidate's structure
-    becomes the relaxed one, so the campaign store and reports show it.
+    screened by single-point energy, the 2 lowest relaxed); the lowest relaxed energy wins.
+    csp="none" fails formula-only candidates instead. With `update_structures` the
+    candidate's structure becomes the relaxed one, so the campaign store and reports show it.
     """
 
     def __init__(self, model: str = "chgnet", hull: str | Hull | None = None,
