@@ -1,37 +1,112 @@
 """matforge: inverse design of inorganic crystalline materials.
 
-The verbs a notebook needs are importable from here; each is documented where it lives:
+The verbs and types a notebook needs are importable from here (docs/python_api.md has a
+runnable example of each); each is documented where it lives:
 
-- `stability(inputs, hull="auto")`: energy above the convex hull of any structures;
-- `relax_structures(structures)`: batched relaxation with CHGNet or SevenNet;
-- `check_composition(formula)`: SMACT charge neutrality and electronegativity balance;
-- `known_compositions()`: every composition matforge knows (the novelty reference);
-- `load_dataset(name)`: registered data sets, user files, Materials Project queries;
-- `run_campaign(spec, out)` and `run_default_campaign(out)`: closed-loop design.
+- data: `load_dataset(name, split)`, `list_datasets()`, `dataset_info(name)`,
+  `known_compositions()` (the novelty reference);
+- chemistry: `check_composition(formula)`, `check_compositions(formulas)` (SMACT charge
+  neutrality and electronegativity balance, with the reason) -> `ChemVerdict`;
+- generation: `load_generator(name_or_dir)` (shipped `composition-default`, `template`, ...)
+  -> a `Generator` with `sample(n, seed=...)` -> `Candidate`s; `read_candidates`,
+  `write_candidates`, `candidates_to_frame`;
+- structures: `TemplateCSP`, `RandomSymmetricCSP` and any CSP model's
+  `propose(composition, k, seed)`; `attach_structures(candidates, csp)`,
+  `generate_structures(composition_model, csp, n)`;
+- relaxation: `relax_structures(structures)`, `relax_structure(structure)` -> `RelaxResult`;
+- stability: `stability(inputs, hull="auto")` (a table), `assess_stability(structures)`
+  -> `StabilityResult`;
+- properties: `EnsembleSurrogate`, `train_surrogate(data, target, out)`,
+  `load_surrogate(dir)`, `predict_frame(dir, frame)`: `predict(X) -> (mean, std)` with a
+  calibrated std -> `CalibrationReport`, `calibration_report(y, mean, std)`;
+- evaluation: `evaluate(samples, reference=..., test=...)` -> `EvaluationResult`;
+- campaigns: `load_spec(path, **overrides)` -> `CampaignSpec`, `run_campaign(spec, out)`,
+  `run_default_campaign(out)`.
+
+`import matforge` is light: every name but the errors and `__version__` is imported on first
+use (torch, pymatgen and the potentials take seconds to load).
 """
 
-from matforge.candidate import Candidate
-from matforge.errors import MatforgeError
+from __future__ import annotations
 
-__all__ = ["Candidate", "MatforgeError", "__version__", "check_composition",
-           "known_compositions", "load_dataset", "relax_structures", "run_campaign",
-           "run_default_campaign", "stability"]
+import importlib
+from typing import Any
+
+from matforge.errors import DataError, MatforgeError
+
 __version__ = "0.1.0"
 
-_LAZY = {  # imported on first use: torch and the potentials load in seconds, not at import
-    "check_composition": "matforge.chem",
+# public name -> the module that defines it; imported on first attribute access
+_LAZY: dict[str, str] = {
+    # candidates
+    "Candidate": "matforge.candidate",
+    "candidates_to_frame": "matforge.candidate",
+    "read_candidates": "matforge.candidate",
+    "write_candidates": "matforge.candidate",
+    # data
+    "DatasetSpec": "matforge.data.registry",
+    "dataset_info": "matforge.data.registry",
+    "list_datasets": "matforge.data.registry",
+    "load_dataset": "matforge.data.registry",
     "known_compositions": "matforge.data.known",
-    "load_dataset": "matforge.data",
+    # chemistry
+    "ChemVerdict": "matforge.chem.validity",
+    "check_composition": "matforge.chem.validity",
+    "check_compositions": "matforge.chem.validity",
+    # generators and crystal structure prediction
+    "Generator": "matforge.generators.base",
+    "load_generator": "matforge.generators.base",
+    "TemplateCSP": "matforge.generators.crystal.template",
+    "RandomSymmetricCSP": "matforge.generators.crystal.random_symmetric",
+    "attach_structures": "matforge.generators.crystal.denovo",
+    "generate_structures": "matforge.generators.crystal.denovo",
+    # relaxation and stability
+    "RelaxResult": "matforge.oracles.relax",
+    "relax_structure": "matforge.oracles.relax",
     "relax_structures": "matforge.oracles.relax",
+    "StabilityResult": "matforge.oracles.stability",
+    "assess_stability": "matforge.oracles.stability",
+    "stability": "matforge.oracles.stability",
+    # property surrogates
+    "Surrogate": "matforge.surrogates.base",
+    "load_surrogate": "matforge.surrogates.base",
+    "EnsembleSurrogate": "matforge.surrogates.ensemble",
+    "CalibrationReport": "matforge.surrogates.calibration",
+    "calibration_report": "matforge.surrogates.calibration",
+    "train_surrogate": "matforge.surrogates.train",
+    "predict_frame": "matforge.surrogates.predict",
+    # evaluation
+    "EvaluationResult": "matforge.metrics.suite",
+    "evaluate": "matforge.metrics.suite",
+    # campaigns
+    "CampaignSpec": "matforge.design.spec",
+    "load_spec": "matforge.design.spec",
     "run_campaign": "matforge.design.campaign",
     "run_default_campaign": "matforge.design.presets",
-    "stability": "matforge.oracles.stability",
 }
 
+# every name: the errors, the version, and the lazily imported ones (`_LAZY`)
+__all__ = [
+    "CalibrationReport", "CampaignSpec", "Candidate", "ChemVerdict", "DataError",
+    "DatasetSpec", "EnsembleSurrogate", "EvaluationResult", "Generator", "MatforgeError",
+    "RandomSymmetricCSP", "RelaxResult", "StabilityResult", "Surrogate", "TemplateCSP",
+    "__version__", "assess_stability", "attach_structures", "calibration_report",
+    "candidates_to_frame", "check_composition", "check_compositions", "dataset_info",
+    "evaluate", "generate_structures", "known_compositions", "list_datasets",
+    "load_dataset", "load_generator", "load_spec", "load_surrogate", "predict_frame",
+    "read_candidates", "relax_structure", "relax_structures", "run_campaign",
+    "run_default_campaign", "stability", "train_surrogate", "write_candidates",
+]
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'matforge' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'matforge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
