@@ -55,6 +55,11 @@ def run_csp(model: Any, formulas: list[str], ids: list[Any], n_samples: int, see
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
+    _register_csp(app)
+    _register_train(train_app)
+
+
+def _register_csp(app: typer.Typer) -> None:
     @app.command("csp")
     def csp(
         model: str = typer.Option(..., "--model",
@@ -104,6 +109,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         typer.echo(f"wrote {len(rows)} structures for {len(frame) - len(failures)} of "
                    f"{len(frame)} compositions to {out}")
 
+
+def _register_train(train_app: typer.Typer) -> None:
     @train_app.command("crystal-diffusion")
     def train_crystal_diffusion(
         data: str = typer.Option(..., "--data", help="structure data set name or file"),

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.base import Condition
 from matforge.generators.composition import common
 from matforge.generators.composition.layers import Block
+from matforge.generators.composition.torch_base import TorchCompositionGenerator
+from matforge.generators.training import TrainingLoop, optimiser_step
 from matforge.representations.composition import ELEMENT_INDEX, ELEMENTS
 from matforge.representations.tokens import N_ELEMENTS, arrays_to_formulas
 
@@ -89,22 +89,20 @@ class BlankModel(nn.Module):
         return self.head(self.ln(x))
 
 
-class BlankFillingGenerator(Generator):
+class BlankFillingGenerator(TorchCompositionGenerator):
     kind = "composition-blank"
+    config_fields = ("max_elements",)
 
     def __init__(self, condition_on: Sequence[str] = (), max_elements: int = 8,
                  max_count: int = 20, d_model: int = 96, n_layers: int = 3, n_heads: int = 4,
                  d_ff: int = 192, dropout: float = 0.1, temperature: float = 1.0,
                  device: str | None = None):
-        self.condition_on = list(condition_on)
+        super().__init__(condition_on, device)
         self.max_elements = max_elements
         self.arch = {"max_count": max_count, "d_model": d_model, "n_layers": n_layers,
-                         "n_heads": n_heads, "d_ff": d_ff, "dropout": dropout}
+                     "n_heads": n_heads, "d_ff": d_ff, "dropout": dropout}
         self.sampling = {"temperature": temperature}
-        self.device = common.pick_device(device)
         self.model = BlankModel(**self.arch).to(self.device)
-        self.stats: dict[str, list[float]] = {}
-        self.info: dict[str, Any] = {}
         # parents for sample(): training compositions and their scaled properties
         self.parents_el = torch.zeros((0, max_elements), dtype=torch.long)
         self.parents_cnt = torch.zeros((0, max_elements), dtype=torch.long)
@@ -114,53 +112,36 @@ class BlankFillingGenerator(Generator):
     def fit(self, dataset: pd.DataFrame, epochs: int = 30, batch_size: int = 512,
             lr: float = 2e-3, mask_rate: float = 0.3, max_minutes: float | None = 25.0,
             seed: int = 0, valid_only: bool = True, **_: Any) -> BlankFillingGenerator:
-        common.set_threads()
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        ts = common.prepare(dataset, self.condition_on, self.max_elements,
-                            self.arch["max_count"], valid_only, 2)
-        self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
-        values, mask = common.scale(ts.props, self.condition_on, self.stats)
+        rng = self._start_fit(seed)
+        ts, values, mask = self._training_set(dataset, self.max_elements, self.arch["max_count"],
+                                              valid_only, 2)
         self.parents_el, self.parents_cnt = torch.as_tensor(ts.el), torch.as_tensor(ts.cnt)
         self.parents_props, self.parents_mask = torch.as_tensor(values), torch.as_tensor(mask)
-        n = len(ts.el)
         opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.01)
-        steps_total = epochs * max(1, n // batch_size)
-        step = 0
-        timer = common.Timer(max_minutes)
-        bar = tqdm(total=steps_total, desc=f"train {self.kind}", mininterval=2)
-        epoch, loss_value = 0, float("nan")
-        self.model.train()
-        for epoch in range(1, epochs + 1):
-            perm = torch.as_tensor(rng.permutation(n))
-            for s in range(0, n - batch_size + 1, batch_size):
-                idx = perm[s:s + batch_size]
-                el, cnt = self.parents_el[idx].to(self.device), self.parents_cnt[idx].to(self.device)
-                real = el >= 0
-                blank = real & (torch.rand(el.shape, device=self.device) < mask_rate)
-                # at least one blank per row: the first real position when none was drawn
-                none = ~blank.any(dim=1)
-                blank[none, 0] = True
-                logits = self.model(torch.where(blank, MASK, el), cnt)
-                loss = nn.functional.cross_entropy(logits[blank], el[blank])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                step += 1
-                for group in opt.param_groups:
-                    group["lr"] = common.lr_at(timer.progress(step, steps_total), lr)
-                loss_value = loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}")
-                if timer.done():
-                    break
-            if timer.done():
-                break
-        bar.close()
-        self.model.eval()
-        self.info = {"n_train": n, "epochs": epoch, "train_seconds": round(timer.elapsed, 1),
-                     "loss": round(loss_value, 4), "valid_only": valid_only, "seed": seed}
+        loop = TrainingLoop(f"train {self.kind}", len(ts.el), batch_size, epochs, max_minutes,
+                            rng, self.model, schedules=[(opt, lr)])
+        loss_value = float("nan")
+        for idx in loop:
+            el, cnt = self.parents_el[idx].to(self.device), self.parents_cnt[idx].to(self.device)
+            loss = self._masked_loss(el, cnt, mask_rate)
+            optimiser_step(opt, loss)
+            loss_value = loss.item()
+            loop.postfix = {"loss": f"{loss_value:.3f}"}
+        self.info = {"n_train": len(ts.el), "epochs": loop.epoch,
+                     "train_seconds": round(loop.timer.elapsed, 1), "loss": round(loss_value, 4),
+                     "valid_only": valid_only, "seed": seed}
         return self
+
+    def _masked_loss(self, el: torch.Tensor, cnt: torch.Tensor, mask_rate: float
+                     ) -> torch.Tensor:
+        """Cross-entropy of the model's guesses for elements blanked at `mask_rate`."""
+        real = el >= 0
+        blank = real & (torch.rand(el.shape, device=self.device) < mask_rate)
+        # at least one blank per row: the first real position when none was drawn
+        none = ~blank.any(dim=1)
+        blank[none, 0] = True
+        logits = self.model(torch.where(blank, MASK, el), cnt)
+        return nn.functional.cross_entropy(logits[blank], el[blank])
 
     # ---------------------------------------------------------------- tinkering
     @torch.no_grad()
@@ -244,7 +225,7 @@ class BlankFillingGenerator(Generator):
         if len(self.parents_el) == 0:
             raise MatforgeError("this blank-filling model has no parent compositions: fit it first")
         t = self.sampling["temperature"] if temperature is None else temperature
-        gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        gen = self._torch_rng(seed, device="cpu")
         weights = torch.ones(len(self.parents_el))
         cond = common.condition_arrays(condition, self.condition_on, self.stats)
         if cond is not None:  # parents near the target: Gaussian weight in scaled units
@@ -284,10 +265,9 @@ class BlankFillingGenerator(Generator):
             return formulas, arrays_to_formulas(el0.numpy(), cnt.numpy())
         return formulas
 
-    def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
-               reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if reject_invalid:
-            return common.sample_valid(self, n, condition, seed, **kwargs)
+    def _sample_candidates(self, n: int, condition: Condition | None, seed: int | None,
+                           **kwargs: Any) -> list[Candidate]:
+        """Candidates that name the training composition they were tinkered from."""
         prov = common.sampling_provenance(n, condition)
         formulas, parents = self.sample_formulas(n, condition, seed, return_parents=True, **kwargs)
         cands = common.to_candidates(formulas, self.kind, seed, prov)
@@ -295,28 +275,17 @@ class BlankFillingGenerator(Generator):
             c.provenance["parent"] = p
         return cands
 
-    def save(self, path: str | Path) -> Path:
-        path = write_config(path, self.kind, condition_on=self.condition_on, arch=self.arch,
-                            max_elements=self.max_elements, sampling=self.sampling,
-                            stats=self.stats, training=self.info)
-        torch.save({"model": self.model.state_dict(),
-                    "parents_el": self.parents_el.to(torch.int16),
-                    "parents_cnt": self.parents_cnt.to(torch.int16),
-                    "parents_props": self.parents_props.float(),
-                    "parents_mask": self.parents_mask}, Path(path) / "weights.pt")
-        return Path(path)
+    def _weights(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(),
+                "parents_el": self.parents_el.to(torch.int16),
+                "parents_cnt": self.parents_cnt.to(torch.int16),
+                "parents_props": self.parents_props.float(),
+                "parents_mask": self.parents_mask}
 
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> BlankFillingGenerator:
-        cfg = read_config(path)
-        gen = cls(cfg["condition_on"], max_elements=cfg["max_elements"], device=device,
-                  **cfg["arch"], **cfg["sampling"])
-        state = torch.load(Path(path) / "weights.pt", map_location="cpu", weights_only=True)
-        gen.model.load_state_dict(state["model"])
-        gen.model.to(gen.device).eval()
-        gen.parents_el = state["parents_el"].long()
-        gen.parents_cnt = state["parents_cnt"].long()
-        gen.parents_props = state["parents_props"]
-        gen.parents_mask = state["parents_mask"]
-        gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
-        return gen
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        # parents stay on the CPU: sample_formulas draws them with a CPU generator
+        self.parents_el = state["parents_el"].long().cpu()
+        self.parents_cnt = state["parents_cnt"].long().cpu()
+        self.parents_props = state["parents_props"].cpu()
+        self.parents_mask = state["parents_mask"].cpu()

@@ -1,5 +1,5 @@
 """Pieces the composition generators share: training data, property scaling, conditions,
-devices, the time-limited training loop and turning sampled arrays into candidates.
+devices and threads, decoding count logits, and turning sampled formulas into candidates.
 
 Training data are the *train* splits of named data sets (never a test split), concatenated;
 rows with the same reduced composition are merged and their properties averaged. By default
@@ -10,10 +10,8 @@ not all-metal) are kept: the models learn chemistry from the valid part of what 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +19,6 @@ import pandas as pd
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, write_config
 from matforge.representations.tokens import canonical_keys, formulas_to_arrays
 
 DEFAULT_DATA = ("mp-e-hull", "mp-transport", "oqmd-bandgap")
@@ -181,37 +178,6 @@ def set_threads() -> None:
                               int(os.environ.get("MATFORGE_TORCH_THREADS", "2"))))
 
 
-class Timer:
-    """Stops a training loop after max_minutes (None: no limit)."""
-
-    def __init__(self, max_minutes: float | None):
-        self.start = time.perf_counter()
-        self.limit = None if max_minutes is None else 60.0 * max_minutes
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def done(self) -> bool:
-        return self.limit is not None and self.elapsed >= self.limit
-
-    def progress(self, step: int, total_steps: int) -> float:
-        """Fraction of training done: by steps, or by time when the time limit comes first."""
-        by_time = 0.0 if self.limit is None else self.elapsed / self.limit
-        return min(1.0, max(step / max(total_steps, 1), by_time))
-
-
-def lr_at(progress: float, max_lr: float, warmup: float = 0.03) -> float:
-    """Linear warm-up then cosine decay to 2% over the run (time-aware via `Timer.progress`),
-    so a run cut short by --max-minutes still ends with a small learning rate."""
-    import math
-
-    if progress < warmup:
-        return max_lr * max(progress / warmup, 0.02)
-    x = (progress - warmup) / (1 - warmup)
-    return max_lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * x)))
-
-
 def to_candidates(formulas: Iterable[str], kind: str, seed: int | None,
                   extra_provenance: dict[str, Any] | None = None,
                   scores: dict[str, np.ndarray] | None = None) -> list[Candidate]:
@@ -233,16 +199,6 @@ def sampling_provenance(n: int, condition: dict | None) -> dict[str, Any]:
     if n < 0:
         raise MatforgeError("the number of samples must be >= 0")
     return {"condition": json.dumps(condition)} if condition else {}
-
-
-def sample_valid(gen: Any, n: int, condition: dict | None, seed: int | None,
-                 **kwargs: Any) -> list[Candidate]:
-    """n candidates that pass the strict SMACT check: `gen.sample_formulas`, resampled with
-    derived seeds until n are kept (the opt-in filter behind `sample(reject_invalid=True)`)."""
-    prov = {**sampling_provenance(n, condition), "filtered": "smact-strict"}
-    formulas = reject_invalid(gen.sample_formulas(n, condition, seed, **kwargs), n,
-                              lambda m, s: gen.sample_formulas(m, condition, s, **kwargs), seed)
-    return to_candidates(formulas, gen.kind, seed, prov)
 
 
 def reject_invalid(formulas: list[str], n: int, draw, seed: int | None,
@@ -292,39 +248,3 @@ def decode_count_logits(logits, temperature: float, generator, min_elements: int
     counts[(n_el < min_elements) | (n_el > max_elements)] = 0
     formulas = arrays_to_formulas(*matrix_to_arrays(counts, max_elements=max_elements))
     return formulas
-
-
-def save_torch_generator(gen: Any, module: Any, path: str | Path, half: bool = False) -> Path:
-    """Config (condition, architecture, sampling, stats, training log) plus weights.pt;
-    `half` stores floating-point tensors as float16 (half the size; `load_state_dict` casts
-    them back) and rounds the module's own tensors the same way, so the saved and the
-    in-memory model sample identically."""
-    import torch
-
-    path = write_config(path, gen.kind, condition_on=gen.condition_on, arch=gen.arch,
-                        sampling=gen.sampling, min_elements=gen.min_elements,
-                        stats=gen.stats, training=gen.info)
-    state = module.state_dict()
-    if half:
-        with torch.no_grad():
-            for v in state.values():
-                if v.is_floating_point():
-                    v.copy_(v.half())
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(state, Path(path) / "weights.pt")
-    return Path(path)
-
-
-def load_torch_generator(cls: type, path: str | Path, device: str | None, module_attr: str) -> Any:
-    """Rebuild a generator saved by `save_torch_generator`; weights load with weights_only."""
-    import torch
-
-    cfg = read_config(path)
-    gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
-              **cfg["arch"], **cfg["sampling"])
-    module = getattr(gen, module_attr)
-    module.load_state_dict(torch.load(Path(path) / "weights.pt", map_location=gen.device,
-                                      weights_only=True))
-    module.eval()
-    gen.stats, gen.info = cfg.get("stats", {}), cfg.get("training", {})
-    return gen

@@ -18,19 +18,19 @@ random in training) is appended to both networks' inputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.generators.base import Condition, Generator
+from matforge.generators.base import Condition
 from matforge.generators.composition import common
+from matforge.generators.composition.torch_base import TorchCompositionGenerator
+from matforge.generators.training import TrainingLoop, optimiser_step
 from matforge.representations.tokens import N_ELEMENTS, count_matrix
 
 
@@ -72,21 +72,34 @@ class _Critic(nn.Module):
         return self.net(rows.reshape(len(rows) // self.pack, -1)).squeeze(1)
 
 
-class GANGenerator(Generator):
+@dataclass(frozen=True)
+class _Recipe:
+    """The WGAN-GP training options that the steps need (and the training log records)."""
+
+    batch_size: int
+    lr: float
+    lr_critic: float
+    n_critic: int
+    gp: float
+    pack: int
+    diversity: float
+    cond_drop: float
+
+
+class GANGenerator(TorchCompositionGenerator):
     kind = "composition-gan"
+    network_attr = "nets"
+    half_precision = True  # sampling needs no critic, and it keeps a shipped model small
 
     def __init__(self, condition_on: Sequence[str] = (), max_count: int = 8, noise: int = 64,
                  hidden: int = 256, temperature: float = 0.0, min_elements: int = 2,
                  output: str = "soft", device: str | None = None):
-        self.condition_on = list(condition_on)
+        super().__init__(condition_on, device)
         self.arch = {"max_count": max_count, "noise": noise, "hidden": hidden}
         self.output = output
         self.sampling = {"temperature": temperature}
         self.min_elements = min_elements
-        self.device = common.pick_device(device)
         self.nets = _GenNet(len(self.condition_on), **self.arch).to(self.device)
-        self.stats: dict[str, list[float]] = {}
-        self.info: dict[str, Any] = {}
 
     def fit(self, dataset: pd.DataFrame, epochs: int = 200, batch_size: int = 64,
             lr: float = 3e-4, n_critic: int = 2, gp: float = 10.0, lr_critic: float | None = None,
@@ -101,89 +114,86 @@ class GANGenerator(Generator):
         batches, 2 critic steps per generator step, lr 3e-4, and the mode-seeking term
         (`diversity`); `pack` > 1 packs samples for the critic (PacGAN; slower to start,
         not used by default), `output="hard"` trains through straight-through one-hot rows."""
-        common.set_threads()
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        mc = self.arch["max_count"]
-        ts = common.prepare(dataset, self.condition_on, 12, mc, valid_only, self.min_elements)
-        self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
-        values, mask = common.scale(ts.props, self.condition_on, self.stats)
-        counts = torch.as_tensor(count_matrix(ts.el, ts.cnt, mc))
-        c_all = torch.as_tensor(np.concatenate([values * mask, mask], 1).astype(np.float32))
-        n = len(counts)
-        # start from the data's per-element count frequencies: G(z) begins on the marginals
-        freq = np.stack([(counts.numpy() == c).mean(0) for c in range(mc + 1)], 1)
-        with torch.no_grad():
-            self.nets.net[-1].bias.copy_(torch.as_tensor(np.log(freq + 1e-4).ravel()))
-        batch_size = min(batch_size, n // n_critic)  # a small data set: smaller batches
-        batch_size -= batch_size % pack
-        if batch_size < max(2, pack):
-            raise MatforgeError(f"too few training compositions ({n}) for the GAN")
-        critic = _Critic(len(self.condition_on), mc, self.arch["hidden"], pack).to(self.device)
+        rng = self._start_fit(seed)
+        ts, values, mask = self._training_set(dataset, 12, self.arch["max_count"], valid_only,
+                                              self.min_elements)
+        counts = torch.as_tensor(count_matrix(ts.el, ts.cnt, self.arch["max_count"]))
+        conds = torch.as_tensor(np.concatenate([values * mask, mask], 1).astype(np.float32))
+        self._start_on_marginals(counts)
+        recipe = _Recipe(_fit_batch_size(len(counts), batch_size, n_critic, pack), lr,
+                         lr_critic or lr, n_critic, gp, pack, diversity, cond_drop)
+        critic = _Critic(len(self.condition_on), self.arch["max_count"], self.arch["hidden"],
+                         pack).to(self.device)
         opt_g = torch.optim.Adam(self.nets.parameters(), lr=lr, betas=(0.5, 0.9))
-        opt_c = torch.optim.Adam(critic.parameters(), lr=lr_critic or lr, betas=(0.5, 0.9))
-        timer = common.Timer(max_minutes)
-        per_epoch = max(1, n // (batch_size * n_critic))
-        bar = tqdm(total=epochs * per_epoch, desc=f"train {self.kind}", mininterval=2)
-        it, wdist, epoch = 0, 0.0, 0
-        self.nets.train()
-        for epoch in range(1, epochs + 1):
-            perm = torch.as_tensor(rng.permutation(n))
-            for s in range(0, per_epoch * batch_size * n_critic, batch_size * n_critic):
-                for k in range(n_critic):
-                    idx = perm[s + k * batch_size: s + (k + 1) * batch_size]
-                    real = nn.functional.one_hot(counts[idx], mc + 1).float().to(self.device)
-                    c = self._drop(c_all[idx].to(self.device), cond_drop)
-                    with torch.no_grad():
-                        fake = self._fake(len(idx), c)
-                    eps = torch.rand((len(idx) // pack, 1, 1, 1), device=self.device)
-                    eps = eps.expand(-1, pack, 1, 1).reshape(len(idx), 1, 1)
-                    mid = (eps * real + (1 - eps) * fake).requires_grad_(True)
-                    grad = torch.autograd.grad(critic(mid, c).sum(), mid, create_graph=True)[0]
-                    norm = grad.reshape(len(idx) // pack, -1).norm(dim=1)  # per packed input
-                    penalty = ((norm - 1) ** 2).mean()
-                    w = critic(real, c).mean() - critic(fake, c).mean()
-                    opt_c.zero_grad()
-                    (-w + gp * penalty).backward()
-                    opt_c.step()
-                    wdist = w.item()
-                c = self._drop(c_all[perm[s:s + batch_size]].to(self.device), cond_drop)
-                for p in critic.parameters():
-                    p.requires_grad_(False)
-                z = torch.randn((batch_size, self.arch["noise"]), device=self.device)
-                fake = self._soft_or_hard(self.nets(z, c))
-                g_loss = -critic(fake, c).mean()
-                if diversity > 0:  # mode seeking (Mao et al. 2019): distinct z, distinct rows
-                    h = batch_size // 2
-                    ratio = (fake[:h] - fake[h:2 * h]).abs().flatten(1).sum(1) / \
-                        (z[:h] - z[h:2 * h]).abs().mean(1)
-                    g_loss = g_loss + diversity * (1.0 / (ratio + 1e-5)).mean()
-                opt_g.zero_grad()
-                g_loss.backward()
-                opt_g.step()
-                for p in critic.parameters():
-                    p.requires_grad_(True)
-                it += 1
-                progress = timer.progress(it, epochs * per_epoch)
-                for opt, base in ((opt_g, lr), (opt_c, lr_critic or lr)):
-                    for group in opt.param_groups:  # decays with the run (steps or time)
-                        group["lr"] = common.lr_at(progress, base)
-                bar.update(1)
-                if it % 20 == 0:
-                    bar.set_postfix(w=f"{wdist:.3f}")
-                if timer.done():
-                    break
-            if timer.done():
-                break
-        bar.close()
-        self.nets.eval()
-        self.info = {"n_train": n, "epochs": epoch, "generator_steps": it,
-                     "train_seconds": round(timer.elapsed, 1), "wasserstein_estimate":
+        opt_c = torch.optim.Adam(critic.parameters(), lr=recipe.lr_critic, betas=(0.5, 0.9))
+        # one batch of the loop: n_critic critic batches, the first also the generator's
+        bs = recipe.batch_size
+        loop = TrainingLoop(f"train {self.kind}", len(counts), bs * n_critic, epochs,
+                            max_minutes, rng, self.nets,
+                            schedules=[(opt_g, lr), (opt_c, recipe.lr_critic)])
+        wdist = 0.0
+        for idx in loop:
+            for k in range(n_critic):
+                rows = idx[k * bs:(k + 1) * bs]
+                wdist = self._critic_step(critic, opt_c, counts[rows], conds[rows], recipe)
+            self._generator_step(critic, opt_g, conds[idx[:bs]], recipe)
+            loop.postfix = {"w": f"{wdist:.3f}"}
+        self.info = {"n_train": len(counts), "epochs": loop.epoch, "generator_steps": loop.step,
+                     "train_seconds": round(loop.timer.elapsed, 1), "wasserstein_estimate":
                      round(wdist, 4), "valid_only": valid_only, "seed": seed,
-                     "recipe": {"batch_size": batch_size, "lr": lr, "lr_critic": lr_critic or lr,
+                     "recipe": {"batch_size": bs, "lr": lr, "lr_critic": recipe.lr_critic,
                                 "n_critic": n_critic, "gp": gp, "pack": pack,
                                 "diversity": diversity, "output": self.output}}
         return self
+
+    def _start_on_marginals(self, counts: torch.Tensor) -> None:
+        """Set the output bias to the data's per-element count frequencies: G(z) begins on
+        the marginals."""
+        freq = np.stack([(counts.numpy() == c).mean(0) for c in range(self.arch["max_count"] + 1)],
+                        1)
+        with torch.no_grad():
+            self.nets.net[-1].bias.copy_(torch.as_tensor(np.log(freq + 1e-4).ravel()))
+
+    def _critic_step(self, critic: _Critic, opt: torch.optim.Optimizer, counts: torch.Tensor,
+                     conds: torch.Tensor, recipe: _Recipe) -> float:
+        """One critic update on a batch of real count matrices; returns the Wasserstein
+        estimate (critic score of real minus fake)."""
+        real = nn.functional.one_hot(counts, self.arch["max_count"] + 1).float().to(self.device)
+        c = self._drop(conds.to(self.device), recipe.cond_drop)
+        with torch.no_grad():
+            fake = self._fake(len(counts), c)
+        penalty = self._gradient_penalty(critic, real, fake, c, recipe.pack)
+        w = critic(real, c).mean() - critic(fake, c).mean()
+        optimiser_step(opt, -w + recipe.gp * penalty)
+        return w.item()
+
+    def _gradient_penalty(self, critic: _Critic, real: torch.Tensor, fake: torch.Tensor,
+                          c: torch.Tensor, pack: int) -> torch.Tensor:
+        """Gulrajani et al.'s penalty on interpolates: one mixing weight and one gradient norm
+        per packed critic input."""
+        b = len(real)
+        eps = torch.rand((b // pack, 1, 1, 1), device=self.device)
+        eps = eps.expand(-1, pack, 1, 1).reshape(b, 1, 1)
+        mid = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        grad = torch.autograd.grad(critic(mid, c).sum(), mid, create_graph=True)[0]
+        norm = grad.reshape(b // pack, -1).norm(dim=1)
+        return ((norm - 1) ** 2).mean()
+
+    def _generator_step(self, critic: _Critic, opt: torch.optim.Optimizer, conds: torch.Tensor,
+                        recipe: _Recipe) -> None:
+        """One generator update against the (frozen) critic, with the mode-seeking term."""
+        c = self._drop(conds.to(self.device), recipe.cond_drop)
+        critic.requires_grad_(False)
+        z = torch.randn((recipe.batch_size, self.arch["noise"]), device=self.device)
+        fake = self._soft_or_hard(self.nets(z, c))
+        g_loss = -critic(fake, c).mean()
+        if recipe.diversity > 0:  # mode seeking (Mao et al. 2019): distinct z, distinct rows
+            h = recipe.batch_size // 2
+            ratio = (fake[:h] - fake[h:2 * h]).abs().flatten(1).sum(1) / \
+                (z[:h] - z[h:2 * h]).abs().mean(1)
+            g_loss = g_loss + recipe.diversity * (1.0 / (ratio + 1e-5)).mean()
+        optimiser_step(opt, g_loss)
+        critic.requires_grad_(True)
 
     def _drop(self, c: torch.Tensor, p: float) -> torch.Tensor:
         k = len(self.condition_on)
@@ -209,35 +219,24 @@ class GANGenerator(Generator):
         """Argmax count per element of G(z) (temperature 0, the default); temperature > 0
         draws each element's count from its softmax instead (more varied, less valid)."""
         t = self.sampling["temperature"] if temperature is None else temperature
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(0 if seed is None else int(seed))
-        k = len(self.condition_on)
-        cond = common.condition_arrays(condition, self.condition_on, self.stats)
-        c = torch.zeros((1, 2 * k), device=self.device)
-        if cond is not None:
-            c[0] = torch.as_tensor(np.concatenate([cond[0] * cond[1], cond[1]]), device=self.device)
+        gen = self._torch_rng(seed)
+        v, m = self._condition_batch(
+            common.condition_arrays(condition, self.condition_on, self.stats), 1)
+        c = torch.cat([v * m, m.float()], 1)
         self.nets.eval()
         out: list[str] = []
-        for s in range(0, n, 50_000):
-            b = min(50_000, n - s)
+        for _, b in self._batches(n, 50_000):
             z = torch.randn((b, self.arch["noise"]), generator=gen, device=self.device)
             logits = self.nets(z, c.expand(b, -1))
             out += common.decode_count_logits(logits, t, gen, self.min_elements)
         return out
 
-    def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
-               reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if reject_invalid:
-            return common.sample_valid(self, n, condition, seed, **kwargs)
-        prov = common.sampling_provenance(n, condition)
-        return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs), self.kind,
-                                    seed, prov)
 
-    def save(self, path: str | Path) -> Path:
-        """Generator weights only (half precision: sampling needs no critic, and it keeps a
-        shipped model small)."""
-        return common.save_torch_generator(self, self.nets, path, half=True)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> GANGenerator:
-        return common.load_torch_generator(cls, path, device, "nets")
+def _fit_batch_size(n: int, batch_size: int, n_critic: int, pack: int) -> int:
+    """The batch size for n training rows: smaller for a small data set (every critic step
+    of a generator step takes fresh rows), a multiple of `pack`."""
+    batch_size = min(batch_size, n // n_critic)
+    batch_size -= batch_size % pack
+    if batch_size < max(2, pack):
+        raise MatforgeError(f"too few training compositions ({n}) for the GAN")
+    return batch_size

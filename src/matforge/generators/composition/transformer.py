@@ -27,9 +27,11 @@ from tqdm.auto import tqdm
 from matforge.candidate import Candidate
 from matforge.chem import check_composition
 from matforge.errors import MatforgeError
-from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.base import Condition
 from matforge.generators.composition import common, known
 from matforge.generators.composition.layers import Block, sample_logits
+from matforge.generators.composition.torch_base import TorchCompositionGenerator
+from matforge.generators.training import TrainingLoop, optimiser_step
 from matforge.representations.tokens import (
     N_ELEMENTS,
     arrays_to_formulas,
@@ -123,7 +125,35 @@ class FormulaTransformer(nn.Module):
         return el_lp + cnt_lp
 
 
-class TransformerGenerator(Generator):
+class _Grammar:
+    """The tokens a formula may take next: elements seen in training, in increasing
+    electronegativity rank, leaving room for `min_elements`; the end once there are enough
+    (and always after `max_elements`)."""
+
+    def __init__(self, allowed: torch.Tensor, min_elements: int, max_elements: int):
+        self.allowed, self.min_elements, self.max_elements = allowed, min_elements, max_elements
+        self.rank = torch.as_tensor(electronegativity_rank(), device=allowed.device)
+        # allowed elements ranked above each element: an early element must leave room for
+        # min_elements - 1 more in increasing rank
+        ranked = torch.where(allowed, self.rank, -1)
+        self.n_above = (ranked[None, :] > self.rank[:, None]).sum(dim=1)
+
+    def next_tokens(self, step: int, last_rank: torch.Tensor) -> torch.Tensor:
+        """(rows, N_ELEMENTS + 1) mask of the tokens allowed at `step`, given the rank of each
+        row's last element (-1 before the first)."""
+        ok = self.allowed[None, :] & (self.rank[None, :] > last_rank[:, None])
+        if step < self.min_elements:
+            ok &= (self.n_above >= self.min_elements - step - 1)[None, :]
+        eos_ok = torch.full((len(last_rank), 1), step >= self.min_elements, device=ok.device)
+        if step == self.max_elements:
+            ok = torch.zeros_like(ok)
+            eos_ok = torch.ones_like(eos_ok)
+        ok = torch.cat([ok, eos_ok], dim=1)
+        ok[:, EOS] |= ~ok[:, :EOS].any(dim=1)  # nothing left to add: end
+        return ok
+
+
+class TransformerGenerator(TorchCompositionGenerator):
     kind = "composition-transformer"
 
     def __init__(self, condition_on: Sequence[str] = (), max_elements: int = 8,
@@ -131,16 +161,13 @@ class TransformerGenerator(Generator):
                  d_ff: int = 256, dropout: float = 0.1, min_elements: int = 2,
                  temperature: float = 1.0, top_p: float = 1.0, guidance: float = 1.5,
                  device: str | None = None):
-        self.condition_on = list(condition_on)
+        super().__init__(condition_on, device)
         self.arch = {"max_elements": max_elements, "max_count": max_count, "d_model": d_model,
-                         "n_layers": n_layers, "n_heads": n_heads, "d_ff": d_ff, "dropout": dropout}
+                     "n_layers": n_layers, "n_heads": n_heads, "d_ff": d_ff, "dropout": dropout}
         self.min_elements = min_elements
         self.sampling = {"temperature": temperature, "top_p": top_p, "guidance": guidance}
-        self.device = common.pick_device(device)
         self.model = FormulaTransformer(len(self.condition_on), **self.arch).to(self.device)
-        self.stats: dict[str, list[float]] = {}
         self.allowed = torch.ones(N_ELEMENTS, dtype=torch.bool)
-        self.info: dict[str, Any] = {}
         self.known: frozenset[str] = frozenset()  # training compositions, for novel_only
 
     # ---------------------------------------------------------------- training
@@ -148,56 +175,38 @@ class TransformerGenerator(Generator):
             lr: float = 2e-3, max_minutes: float | None = 25.0, seed: int = 0,
             valid_only: bool = True, cond_drop: float = 0.15, **_: Any) -> TransformerGenerator:
         """Train on the compositions of `dataset`; stops after `max_minutes`."""
-        common.set_threads()
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        ts = common.prepare(dataset, self.condition_on, self.arch["max_elements"],
-                            self.arch["max_count"], valid_only, self.min_elements)
-        self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
+        rng = self._start_fit(seed)
+        ts, values, mask = self._training_set(dataset, self.arch["max_elements"],
+                                              self.arch["max_count"], valid_only,
+                                              self.min_elements)
         self.known = frozenset(k for k in known.keys_of(dataset["formula"].astype(str)) if k)
-        values, mask = common.scale(ts.props, self.condition_on, self.stats)
         self.allowed = torch.zeros(N_ELEMENTS, dtype=torch.bool)
         self.allowed[np.unique(ts.el[ts.el >= 0])] = True
-        n = len(ts.formulas)
-        order = rng.permutation(n)
-        n_val = max(1, n // 50)
+        # 2% held out: a validation loss per epoch in the training log
+        order = rng.permutation(len(ts.formulas))
+        n_val = max(1, len(order) // 50)
         val_idx, tr_idx = order[:n_val], order[n_val:]
         tensors = [torch.as_tensor(a) for a in (ts.el, ts.cnt, values, mask)]
         opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.01)
-        steps_total = epochs * max(1, len(tr_idx) // batch_size)
-        step = 0
-        timer = common.Timer(max_minutes)
-        history = []
-        bar = tqdm(total=steps_total, desc=f"train {self.kind}", mininterval=2)
-        epoch = 0
-        for epoch in range(1, epochs + 1):
-            self.model.train()
-            perm = rng.permutation(tr_idx)
-            for s in range(0, len(perm) - batch_size + 1, batch_size):
-                idx = torch.as_tensor(perm[s:s + batch_size])
-                el, cnt, v, m = (t[idx].to(self.device) for t in tensors)
-                m = m & (torch.rand(m.shape, device=self.device) > cond_drop)
-                m = m & (torch.rand((m.shape[0], 1), device=self.device) > 0.1)
-                loss = self.model.loss(el, cnt, v, m)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-                opt.step()
-                step += 1
-                for group in opt.param_groups:
-                    group["lr"] = common.lr_at(timer.progress(step, steps_total), lr)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if timer.done():
-                    break
-            history.append({"epoch": epoch, "val_loss": self._val_loss(tensors, val_idx)})
-            if timer.done():
-                break
-        bar.close()
-        self.info = {"n_train": len(tr_idx), "n_val": int(n_val), "epochs": epoch,
-                     "train_seconds": round(timer.elapsed, 1), "valid_only": valid_only,
-                     "val_loss": history[-1]["val_loss"], "seed": seed}
+        history: list[float] = []
+        loop = TrainingLoop(f"train {self.kind}", tr_idx, batch_size, epochs, max_minutes, rng,
+                            self.model, schedules=[(opt, lr)],
+                            on_epoch_end=lambda: history.append(self._val_loss(tensors, val_idx)))
+        for idx in loop:
+            el, cnt, v, m = (t[idx].to(self.device) for t in tensors)
+            loss = self.model.loss(el, cnt, v, self._drop_conditions(m, cond_drop))
+            optimiser_step(opt, loss, clip_norm=1.0)
+            loop.postfix = {"loss": f"{loss.item():.3f}"}
+        self.info = {"n_train": len(tr_idx), "n_val": int(n_val), "epochs": loop.epoch,
+                     "train_seconds": round(loop.timer.elapsed, 1), "valid_only": valid_only,
+                     "val_loss": history[-1], "seed": seed}
         return self
+
+    def _drop_conditions(self, mask: torch.Tensor, p: float) -> torch.Tensor:
+        """Forget each known property with probability p, and every property of a tenth of
+        the rows, so one network also gives the unconditional logits guidance needs."""
+        mask = mask & (torch.rand(mask.shape, device=self.device) > p)
+        return mask & (torch.rand((mask.shape[0], 1), device=self.device) > 0.1)
 
     @torch.no_grad()
     def _val_loss(self, tensors: list[torch.Tensor], idx: np.ndarray) -> float:
@@ -217,13 +226,11 @@ class TransformerGenerator(Generator):
         p = self.sampling["top_p"] if top_p is None else top_p
         w = self.sampling["guidance"] if guidance is None else guidance
         cond = common.condition_arrays(condition, self.condition_on, self.stats)
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(0 if seed is None else int(seed))
+        gen = self._torch_rng(seed)
         self.model.eval()
         out_el, out_cnt = [], []
-        chunks = range(0, n, batch_size)
-        for s in tqdm(chunks, desc="sample", disable=not progress):
-            e, c = self._sample_batch(min(batch_size, n - s), cond, t, p, w, gen)
+        for _, b in tqdm(list(self._batches(n, batch_size)), desc="sample", disable=not progress):
+            e, c = self._sample_batch(b, cond, t, p, w, gen)
             out_el.append(e)
             out_cnt.append(c)
         k = self.arch["max_elements"]
@@ -235,25 +242,15 @@ class TransformerGenerator(Generator):
                       top_p: float, guidance: float, gen: torch.Generator
                       ) -> tuple[np.ndarray, np.ndarray]:
         model, dev = self.model, self.device
-        n_props = len(self.condition_on)
         k = self.arch["max_elements"]
-        values = torch.zeros((b, n_props), device=dev)
-        mask = torch.zeros((b, n_props), dtype=torch.bool, device=dev)
+        values, mask = self._condition_batch(cond, b)
         guided = cond is not None and guidance != 0.0
-        if cond is not None:
-            values[:] = torch.as_tensor(cond[0], device=dev)
-            mask[:] = torch.as_tensor(cond[1], device=dev)
         if guided:  # second half: the unconditional pass
             values = torch.cat([values, torch.zeros_like(values)])
             mask = torch.cat([mask, torch.zeros_like(mask)])
         caches: list[dict] = [{} for _ in model.blocks]
         h = model.run(model.cond_token(values, mask), caches)[:, -1]
-        rank = torch.as_tensor(electronegativity_rank(), device=dev)
-        allowed = self.allowed.to(dev)
-        # allowed elements ranked above each element: an early element must leave room for
-        # min_elements - 1 more in increasing rank
-        ranked = torch.where(allowed, rank, -1)
-        n_above = (ranked[None, :] > rank[:, None]).sum(dim=1)
+        grammar = _Grammar(self.allowed.to(dev), self.min_elements, k)
         el_out = torch.full((b, k), -1, dtype=torch.long, device=dev)
         cnt_out = torch.zeros((b, k), dtype=torch.long, device=dev)
         # rows still decoding; finished rows leave the batch (and the key/value caches)
@@ -267,23 +264,16 @@ class TransformerGenerator(Generator):
             c, u = logits[:m], logits[m:]
             return c + guidance * (c - u)
 
+        def both(x: torch.Tensor) -> torch.Tensor:  # rows of the conditional and unconditional pass
+            return torch.cat([x, x]) if guided else x
+
         for step in range(k + 1):
-            m = act.shape[0]
-            logits = mix(model.el_head(h))
-            ok = allowed[None, :] & (rank[None, :] > last_rank[:, None])
-            if step < self.min_elements:
-                ok &= (n_above >= self.min_elements - step - 1)[None, :]
-            eos_ok = torch.full((m, 1), step >= self.min_elements, device=dev)
-            if step == k:
-                ok = torch.zeros_like(ok)
-                eos_ok = torch.ones_like(eos_ok)
-            ok = torch.cat([ok, eos_ok], dim=1)
-            ok[:, EOS] |= ~ok[:, :EOS].any(dim=1)  # nothing left to add: end
-            e = sample_logits(logits.masked_fill(~ok, float("-inf")), temperature, top_p, gen)
+            logits = mix(model.el_head(h)).masked_fill(~grammar.next_tokens(step, last_rank),
+                                                       float("-inf"))
+            e = sample_logits(logits, temperature, top_p, gen)
             end = e == EOS
-            e_safe = torch.where(end, 0, e)
-            e_in = torch.cat([e_safe, e_safe]) if guided else e_safe
-            c = sample_logits(mix(model.count_logits(h, e_in)), temperature, top_p, gen) + 1
+            c_logits = mix(model.count_logits(h, both(torch.where(end, 0, e))))
+            c = sample_logits(c_logits, temperature, top_p, gen) + 1
             if step == k:
                 break
             el_out[act, step] = torch.where(end, -1, e)
@@ -291,13 +281,11 @@ class TransformerGenerator(Generator):
             keep = ~end
             if not bool(keep.any()):
                 break
-            act, last_rank, e, c = act[keep], rank[e[keep]], e[keep], c[keep]
-            keep2 = torch.cat([keep, keep]) if guided else keep
+            act, last_rank, e, c = act[keep], grammar.rank[e[keep]], e[keep], c[keep]
             for cache in caches:
-                cache["k"], cache["v"] = cache["k"][keep2], cache["v"][keep2]
-            e_in = torch.cat([e, e]) if guided else e
-            c_in = torch.cat([c, c]) if guided else c
-            x = model.pair_embedding(e_in, c_in, torch.full_like(e_in, step + 1))[:, None, :]
+                cache["k"], cache["v"] = cache["k"][both(keep)], cache["v"][both(keep)]
+            e_in = both(e)
+            x = model.pair_embedding(e_in, both(c), torch.full_like(e_in, step + 1))[:, None, :]
             h = model.run(x, caches)[:, -1]
         return el_out.cpu().numpy(), cnt_out.cpu().numpy()
 
@@ -310,12 +298,12 @@ class TransformerGenerator(Generator):
                **kwargs: Any) -> list[Candidate]:
         """n candidates. With `reject_invalid`, resample until n pass the strict SMACT check;
         with `novel_only`, until n distinct compositions absent from the training data."""
-        if not novel_only:
-            if reject_invalid:
-                return common.sample_valid(self, n, condition, seed, **kwargs)
-            prov = common.sampling_provenance(n, condition)
-            return common.to_candidates(self.sample_formulas(n, condition, seed, **kwargs),
-                                        self.kind, seed, prov)
+        if novel_only:
+            return self._sample_novel(n, condition, seed, reject_invalid, **kwargs)
+        return super().sample(n, condition, seed, reject_invalid, **kwargs)
+
+    def _sample_novel(self, n: int, condition: Condition | None, seed: int | None,
+                      reject_invalid: bool, **kwargs: Any) -> list[Candidate]:
         if not self.known:
             raise MatforgeError("this model was saved without its training compositions, so "
                                 "novel_only cannot tell which samples are new; retrain it")
@@ -340,41 +328,30 @@ class TransformerGenerator(Generator):
         el, cnt, ok = formulas_to_arrays(list(formulas), self.arch["max_elements"],
                                          self.arch["max_count"], 1)
         cond = common.condition_arrays(condition, self.condition_on, self.stats)
-        n_props = len(self.condition_on)
         out = []
-        for s in range(0, len(el), batch_size):
-            e = torch.as_tensor(el[s:s + batch_size], device=self.device)
-            c = torch.as_tensor(cnt[s:s + batch_size], device=self.device)
-            v = torch.zeros((len(e), n_props), device=self.device)
-            m = torch.zeros((len(e), n_props), dtype=torch.bool, device=self.device)
-            if cond is not None:
-                v[:] = torch.as_tensor(cond[0], device=self.device)
-                m[:] = torch.as_tensor(cond[1], device=self.device)
-            out.append(self.model.log_prob(e, c, v, m))
+        for s, b in self._batches(len(el), batch_size):
+            e = torch.as_tensor(el[s:s + b], device=self.device)
+            c = torch.as_tensor(cnt[s:s + b], device=self.device)
+            out.append(self.model.log_prob(e, c, *self._condition_batch(cond, b)))
         lp = torch.cat(out) if out else torch.zeros(0, device=self.device)
         return torch.where(torch.as_tensor(ok, device=self.device), lp, float("-inf"))
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        path = write_config(path, self.kind, condition_on=self.condition_on, arch=self.arch,
-                            min_elements=self.min_elements, sampling=self.sampling,
-                            stats=self.stats, training=self.info)
-        torch.save({"model": self.model.state_dict(), "allowed": self.allowed},
-                   Path(path) / "weights.pt")
+        path = super().save(path)
         if self.known:
             known.save_keys(self.known, path)
-        return Path(path)
+        return path
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> TransformerGenerator:
-        cfg = read_config(path)
-        gen = cls(cfg["condition_on"], min_elements=cfg["min_elements"], device=device,
-                  **cfg["arch"], **cfg["sampling"])
-        state = torch.load(Path(path) / "weights.pt", map_location=gen.device, weights_only=True)
-        gen.model.load_state_dict(state["model"])
-        gen.allowed = state["allowed"]
-        gen.stats = cfg.get("stats", {})
-        gen.info = cfg.get("training", {})
+        gen = super().load(path, device)
         gen.known = known.load_keys(path)
-        gen.model.eval()
         return gen
+
+    def _weights(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "allowed": self.allowed}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.allowed = state["allowed"]

@@ -19,18 +19,18 @@ weights as buffers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from matforge.candidate import Candidate
-from matforge.generators.base import Condition, Generator
+from matforge.generators.base import Condition
 from matforge.generators.composition import common
+from matforge.generators.composition.torch_base import TorchCompositionGenerator
+from matforge.generators.training import TrainingLoop, optimiser_step
 from matforge.representations.tokens import (
     N_ELEMENTS,
     count_matrix,
@@ -84,21 +84,19 @@ class CompositionVAE(nn.Module):
         return out.view(-1, N_ELEMENTS, self.max_count + 1)
 
 
-class VAEGenerator(Generator):
+class VAEGenerator(TorchCompositionGenerator):
     kind = "composition-vae"
+    half_precision = True
 
     def __init__(self, condition_on: Sequence[str] = (), conditional: bool | None = None,
                  max_count: int = 8, latent: int = 32, hidden: int = 256, temperature: float = 0.0,
                  latent_steps: int = 50, min_elements: int = 2, device: str | None = None):
-        self.condition_on = list(condition_on)
+        super().__init__(condition_on, device)
         cond = bool(self.condition_on) if conditional is None else conditional
         self.arch = {"conditional": cond, "max_count": max_count, "latent": latent, "hidden": hidden}
         self.sampling = {"temperature": temperature, "latent_steps": latent_steps}
         self.min_elements = min_elements
-        self.device = common.pick_device(device)
         self.model = CompositionVAE(len(self.condition_on), **self.arch).to(self.device)
-        self.stats: dict[str, list[float]] = {}
-        self.info: dict[str, Any] = {}
 
     def _onehot(self, el: np.ndarray, cnt: np.ndarray) -> torch.Tensor:
         counts = torch.as_tensor(count_matrix(el, cnt, self.arch["max_count"]))
@@ -110,59 +108,50 @@ class VAEGenerator(Generator):
             cond_drop: float = 0.2, prior_components: int = 256, **_: Any) -> VAEGenerator:
         """Train with KL annealed to `beta` over the first quarter of the run, then fit
         the sampling prior (a `prior_components` Gaussian mixture on the latent means)."""
-        common.set_threads()
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        ts = common.prepare(dataset, self.condition_on, 12, self.arch["max_count"], valid_only,
-                            self.min_elements)
-        self.stats = common.property_stats(ts.props, self.condition_on) if self.condition_on else {}
-        values, mask = common.scale(ts.props, self.condition_on, self.stats)
+        rng = self._start_fit(seed)
+        ts, values, mask = self._training_set(dataset, 12, self.arch["max_count"], valid_only,
+                                              self.min_elements)
         data = [self._onehot(ts.el, ts.cnt), torch.as_tensor(values), torch.as_tensor(mask)]
         n = len(ts.formulas)
         opt = torch.optim.Adam(self.model.parameters(), lr=lr)
-        timer = common.Timer(max_minutes)
-        steps_per_epoch = max(1, n // batch_size)
-        bar = tqdm(total=epochs * steps_per_epoch, desc=f"train {self.kind}", mininterval=2)
-        epoch, step, last = 0, 0, {}
-        for epoch in range(1, epochs + 1):
-            perm = torch.as_tensor(rng.permutation(n))
-            for s in range(0, n - batch_size + 1, batch_size):
-                idx = perm[s:s + batch_size]
-                x, v, m = (d[idx].to(self.device) for d in data)
-                m_in = m & (torch.rand(m.shape, device=self.device) > cond_drop)
-                mu, logvar = self.model.encode(x, v, m_in)
-                z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-                logits = self.model.decode(z, v, m_in)
-                rec = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                  x.argmax(-1).reshape(-1), reduction="sum") / len(x)
-                kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
-                # KL weight ramps up over the first quarter of the run (by steps or time)
-                anneal = min(1.0, 4 * timer.progress(step, epochs * steps_per_epoch))
-                loss = rec + beta * anneal * kl
-                if self.condition_on:
-                    pred = self.model.head(mu)
-                    err = ((pred - v) ** 2 * m).sum() / m.sum().clamp(min=1)
-                    loss = loss + head_weight * err
-                    last["head_mse"] = float(err.detach())
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                step += 1
-                last.update(rec=rec.item(), kl=kl.item())
-                bar.update(1)
-                bar.set_postfix(rec=f"{last['rec']:.2f}", kl=f"{last['kl']:.1f}")
-                if timer.done():
-                    break
-            if timer.done():
-                break
-        bar.close()
-        self.model.eval()
+        loop = TrainingLoop(f"train {self.kind}", n, batch_size, epochs, max_minutes, rng,
+                            self.model)
+        last: dict[str, float] = {}
+        for idx in loop:
+            x, v, m = (d[idx].to(self.device) for d in data)
+            # KL weight ramps up over the first quarter of the run (by steps or time)
+            anneal = min(1.0, 4 * loop.progress())
+            loss, terms = self._loss(x, v, m, cond_drop, beta * anneal, head_weight)
+            optimiser_step(opt, loss)
+            last.update(terms)
+            loop.postfix = {"rec": f"{last['rec']:.2f}", "kl": f"{last['kl']:.1f}"}
         self._fit_prior(data, prior_components, seed)
-        self.info = {"n_train": n, "epochs": epoch, "train_seconds": round(timer.elapsed, 1),
-                     "valid_only": valid_only, "seed": seed, "beta": beta,
-                     "prior_components": len(self.model.prior_logits),
+        self.info = {"n_train": n, "epochs": loop.epoch,
+                     "train_seconds": round(loop.timer.elapsed, 1), "valid_only": valid_only,
+                     "seed": seed, "beta": beta, "prior_components": len(self.model.prior_logits),
                      **{k: round(v, 4) for k, v in last.items()}}
         return self
+
+    def _loss(self, x: torch.Tensor, v: torch.Tensor, m: torch.Tensor, cond_drop: float,
+              kl_weight: float, head_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss of one batch (reconstruction + weighted KL, + the property head's
+        error when conditioning) and its terms for the training log."""
+        m_in = m & (torch.rand(m.shape, device=self.device) > cond_drop)
+        mu, logvar = self.model.encode(x, v, m_in)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        logits = self.model.decode(z, v, m_in)
+        rec = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                          x.argmax(-1).reshape(-1), reduction="sum") / len(x)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
+        loss = rec + kl_weight * kl
+        terms = {}
+        if self.condition_on:
+            pred = self.model.head(mu)
+            err = ((pred - v) ** 2 * m).sum() / m.sum().clamp(min=1)
+            loss = loss + head_weight * err
+            terms["head_mse"] = float(err.detach())
+        terms.update(rec=rec.item(), kl=kl.item())
+        return loss, terms
 
     @torch.no_grad()
     def _fit_prior(self, data: list[torch.Tensor], components: int, seed: int) -> None:
@@ -231,15 +220,9 @@ class VAEGenerator(Generator):
                 ) -> tuple[list[str], dict[str, np.ndarray]]:
         t = self.sampling["temperature"] if temperature is None else temperature
         steps = self.sampling["latent_steps"] if latent_steps is None else latent_steps
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(0 if seed is None else int(seed))
-        p = len(self.condition_on)
+        gen = self._torch_rng(seed)
         cond = common.condition_arrays(condition, self.condition_on, self.stats)
-        v = torch.zeros((n, p), device=self.device)
-        m = torch.zeros((n, p), dtype=torch.bool, device=self.device)
-        if cond is not None:
-            v[:] = torch.as_tensor(cond[0], device=self.device)
-            m[:] = torch.as_tensor(cond[1], device=self.device)
+        v, m = self._condition_batch(cond, n)
         self.model.eval()
         z = self.model.sample_prior(n, gen)
         if cond is not None and steps > 0:
@@ -253,22 +236,13 @@ class VAEGenerator(Generator):
     def sample_formulas(self, n: int, condition: Condition | None = None,
                         seed: int | None = None, **kwargs: Any) -> list[str]:
         out: list[str] = []
-        for s in range(0, n, 50_000):
-            out += self._sample(min(50_000, n - s), condition,
-                                None if seed is None else seed + s, **kwargs)[0]
+        for s, b in self._batches(n, 50_000):
+            out += self._sample(b, condition, None if seed is None else seed + s, **kwargs)[0]
         return out
 
-    def sample(self, n: int, condition: Condition | None = None, seed: int | None = None,
-               reject_invalid: bool = False, **kwargs: Any) -> list[Candidate]:
-        if reject_invalid:
-            return common.sample_valid(self, n, condition, seed, **kwargs)
+    def _sample_candidates(self, n: int, condition: Condition | None, seed: int | None,
+                           **kwargs: Any) -> list[Candidate]:
+        """One batch of n, with the property head's predictions as `pred_<prop>` scores."""
         prov = common.sampling_provenance(n, condition)
         formulas, scores = self._sample(n, condition, seed, **kwargs)
         return common.to_candidates(formulas, self.kind, seed, prov, scores)
-
-    def save(self, path: str | Path) -> Path:
-        return common.save_torch_generator(self, self.model, path, half=True)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> VAEGenerator:
-        return common.load_torch_generator(cls, path, device, "model")

@@ -249,26 +249,12 @@ class TemplateCSP(Generator):
                                 f"({self.source})")
         rank_fn = rank_fn or self.rank_fn
         consensus = self.consensus if consensus is None else consensus
-        rng = np.random.default_rng(seed)
-        idx, tfeats, natoms = self._group_arrays[sig]
+        idx = self._group_arrays[sig][0]
         targets = _ordered_elements(comp)
         perms = _block_permutations(sig, len(targets))
-        feats = element_features()
-        target_feats = feats[[_element_index(e) for e in targets]]  # (m, f)
-        amounts = np.array(sig, dtype=float)
-        best = np.full(len(idx), np.inf)
-        best_perm = np.zeros(len(idx), dtype=int)
-        for p, perm in enumerate(perms):
-            diff = np.abs(tfeats - target_feats[list(perm)][None]) @ FEATURE_WEIGHTS  # (T, m)
-            cost = diff @ amounts / amounts.sum()
-            better = cost < best
-            best[better], best_perm[better] = cost[better], p
         n_target = round(comp.num_atoms)
-        mismatch = np.where(natoms == n_target, 0.0,
-                            np.where(n_target % natoms == 0, 0.3, 1.0))
-        score = (best + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
-                 + 1e-6 * rng.random(len(idx)))  # seeded tie-break
-        order = np.argsort(score)
+        order, best, best_perm = self._rank_templates(sig, targets, perms, n_target,
+                                                      np.random.default_rng(seed))
         want = max(3 * k, k + 5) if rank_fn else max(k, consensus)
         out: list[Structure] = []
         seen: set = set()
@@ -295,6 +281,29 @@ class TemplateCSP(Generator):
         elif consensus > 1 and len(out) > 1:
             out = _vote(out, consensus)
         return out[:k]
+
+    def _rank_templates(self, sig: tuple, targets: list[str], perms: list[tuple[int, ...]],
+                        n_target: int, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The templates of anonymized formula `sig`, nearest first: by the chemical distance
+        of the best assignment of `targets` to their sites (`perms`), a penalty for a cell
+        size that does not fit `n_target` atoms, and a bonus for popular prototypes. Returns
+        the order, each template's best distance and the index of its best permutation."""
+        idx, tfeats, natoms = self._group_arrays[sig]
+        target_feats = element_features()[[_element_index(e) for e in targets]]  # (m, f)
+        amounts = np.array(sig, dtype=float)
+        best = np.full(len(idx), np.inf)
+        best_perm = np.zeros(len(idx), dtype=int)
+        for p, perm in enumerate(perms):
+            diff = np.abs(tfeats - target_feats[list(perm)][None]) @ FEATURE_WEIGHTS  # (T, m)
+            cost = diff @ amounts / amounts.sum()
+            better = cost < best
+            best[better], best_perm[better] = cost[better], p
+        mismatch = np.where(natoms == n_target, 0.0,
+                            np.where(n_target % natoms == 0, 0.3, 1.0))
+        score = (best + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
+                 + 1e-6 * rng.random(len(idx)))  # seeded tie-break
+        return np.argsort(score), best, best_perm
 
     def _substitute(self, t: int, new_elements: list[str], comp: Composition,
                     n_target: int) -> Structure:

@@ -5,8 +5,6 @@ guidance. Training draws the mode per cell (types clean or noised) so one networ
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,10 +18,11 @@ from tqdm.auto import tqdm
 from matforge.candidate import Candidate
 from matforge.errors import DataError, MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
-from matforge.generators.crystal.diffusion.corruption import Schedule, corrupt
+from matforge.generators.crystal.diffusion.corruption import Schedule
 from matforge.generators.crystal.diffusion.sampler import sample_batch
 from matforge.generators.crystal.diffusion.score_model import ScoreNet
-from matforge.representations.crystal import decode_structure, encode_structures
+from matforge.generators.crystal.diffusion.training import FitOptions, Trainer, TrainingTensors
+from matforge.representations.crystal import CrystalArrays, decode_structure, encode_structures
 
 WEIGHTS = "weights.pt"
 
@@ -63,115 +62,55 @@ class CrystalDiffusion(Generator):
         cond_drop (0.1), denovo_frac (0.5), threads, progress (True)."""
         if "cif" not in dataset.columns:
             raise DataError("crystal diffusion needs a structure data set (a 'cif' column)")
-        seed = int(options.get("seed", 0))
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        if options.get("threads"):
-            torch.set_num_threads(int(options["threads"]))
+        opts = FitOptions.from_options(options)
+        torch.manual_seed(opts.seed)
+        rng = np.random.default_rng(opts.seed)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
         structures = [Structure.from_str(c, fmt="cif") for c in
-                      tqdm(dataset["cif"], desc="parse cifs", disable=not options.get(
-                          "progress", True))]
+                      tqdm(dataset["cif"], desc="parse cifs", disable=not opts.progress)]
+        arrays, prop_values = self._fit_statistics(dataset, structures, opts.prop)
+        dev = _device()
+        model = self._build().to(dev)
+        data = TrainingTensors.build(arrays, self.config, prop_values, dev)
+        trainer = Trainer(model, self.schedule, data, opts)
+        history = []
+        bar = tqdm(range(opts.epochs), desc="train crystal-diffusion", disable=not opts.progress)
+        epoch = 0
+        for epoch in bar:
+            history.append(trainer.run_epoch(epoch, rng))
+            bar.set_postfix(loss=f"{history[-1]:.3f}")
+            if trainer.timer.done():
+                break
+        self.config.update(trained_epochs=epoch + 1, train_seconds=round(trainer.timer.elapsed, 1),
+                           final_loss=history[-1] if history else None, train_rows=len(data),
+                           seed=opts.seed, ema=opts.ema)
+        self.model = trainer.average.model.eval()
+        return self
+
+    def _fit_statistics(self, dataset: pd.DataFrame, structures: list[Structure],
+                        prop: str | None) -> tuple[CrystalArrays, np.ndarray | None]:
+        """Learn what sampling needs from the training cells (element vocabulary, lattice
+        standardisation, cell-size distribution, property scaling) into `config`; returns
+        the encoded cells and the raw property values (None when not conditioned)."""
         vocab = sorted({el.symbol for s in structures for el in s.composition.elements},
                        key=lambda e: Composition(e).elements[0].Z)
         arrays = encode_structures(structures, vocab)
-        lat_mean = arrays.lattice.mean(0)
-        lat_std = arrays.lattice.std(0) + 1e-3
-        prop = options.get("prop")
         prop_values = None
         if prop:
             if prop not in dataset.columns:
                 raise DataError(f"no property column {prop!r} to condition on")
             prop_values = dataset[prop].to_numpy(dtype=float)
         counts = np.bincount(arrays.mask.sum(1))
-        self.config.update(vocab=vocab, lattice_mean=lat_mean.tolist(),
-                           lattice_std=lat_std.tolist(), max_atoms=int(arrays.mask.shape[1]),
+        self.config.update(vocab=vocab, lattice_mean=arrays.lattice.mean(0).tolist(),
+                           lattice_std=(arrays.lattice.std(0) + 1e-3).tolist(),
+                           max_atoms=int(arrays.mask.shape[1]),
                            n_atoms_probs=(counts / counts.sum()).tolist(), prop=prop)
         if prop_values is not None:
             ok = np.isfinite(prop_values)
             self.config.update(prop_mean=float(prop_values[ok].mean()),
                                prop_std=float(prop_values[ok].std() + 1e-9))
-        dev = _device()
-        model = self._build().to(dev)
-        base_lr = float(options.get("lr", 1e-3))
-        opt = torch.optim.AdamW(model.parameters(), lr=base_lr)
-        # Sampling uses an exponential moving average of the weights: a short CPU run ends
-        # on noisy weights, and the average denoises far better than the last step's.
-        # The decay warms up as (1 + k) / (10 + k) so that short runs are not dominated by
-        # the initial weights.
-        ema_decay = float(options.get("ema", 0.999))
-        ema = copy.deepcopy(model).requires_grad_(False)
-        updates = 0
-        schedule = self.schedule
-        types = torch.tensor(arrays.types, device=dev)
-        onehot = torch.nn.functional.one_hot(types, len(vocab)).float() * 2 - 1
-        frac = torch.tensor(arrays.frac, device=dev)
-        mask = torch.tensor(arrays.mask, device=dev)
-        lat = (torch.tensor(arrays.lattice, device=dev) - torch.tensor(lat_mean, device=dev)) \
-            / torch.tensor(lat_std, device=dev)
-        if prop_values is not None:
-            pv = torch.tensor((prop_values - self.config["prop_mean"]) / self.config["prop_std"],
-                              dtype=torch.float32, device=dev)
-            pok = torch.isfinite(pv)
-            pv = torch.nan_to_num(pv)[:, None]
-        n = len(structures)
-        bs = int(options.get("batch_size", 128))
-        max_s = float(options.get("max_minutes", 20.0)) * 60
-        epochs = int(options.get("epochs", 100000))
-        cond_drop = float(options.get("cond_drop", 0.1))
-        denovo_frac = float(options.get("denovo_frac", 0.5))
-        start = time.time()
-        history = []
-        bar = tqdm(range(epochs), desc="train crystal-diffusion",
-                   disable=not options.get("progress", True))
-        epoch = 0
-        for epoch in bar:
-            perm = torch.tensor(rng.permutation(n), device=dev)
-            total = 0.0
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs]
-                b = len(idx)
-                t = torch.randint(1, schedule.steps + 1, (b,), device=dev)
-                noisy = corrupt(schedule, t, lat[idx], frac[idx], onehot[idx])
-                denovo = torch.rand(b, device=dev) < denovo_frac
-                typ_in = torch.where(denovo[:, None, None], noisy["types_t"], onehot[idx])
-                m = mask[idx]
-                if prop_values is not None:
-                    keep = pok[idx] & (torch.rand(b, device=dev) >= cond_drop)
-                    p_in = pv[idx]
-                else:
-                    keep, p_in = None, None
-                eps_l, x_out, eps_a = model(typ_in, noisy["frac_t"], noisy["lattice_t"], m,
-                                            t.float() / schedule.steps, denovo.long(), p_in, keep)
-                mf = m.float()[..., None]
-                loss_l = ((eps_l - noisy["eps_lattice"]) ** 2).mean()
-                loss_x = (((x_out - noisy["score_target"]) ** 2) * mf).sum() / (mf.sum() * 3)
-                tm = mf * denovo.float()[:, None, None]
-                loss_a = (((eps_a - noisy["eps_types"]) ** 2) * tm).sum() \
-                    / (tm.sum() * len(vocab) + 1e-9)
-                loss = loss_l + loss_x + loss_a
-                # cosine decay over the time budget (or the epoch count, whichever ends first)
-                done = max((time.time() - start) / max_s, epoch / epochs)
-                for group in opt.param_groups:
-                    group["lr"] = base_lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(done, 1))))
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                updates += 1
-                with torch.no_grad():
-                    keep_w = min(ema_decay, (1 + updates) / (10 + updates))
-                    for p_ema, p in zip(ema.parameters(), model.parameters()):
-                        p_ema.lerp_(p, 1 - keep_w)
-                total += loss.item() * b
-            history.append(total / n)
-            bar.set_postfix(loss=f"{history[-1]:.3f}")
-            if time.time() - start > max_s:
-                break
-        self.config.update(trained_epochs=epoch + 1, train_seconds=round(time.time() - start, 1),
-                           final_loss=history[-1] if history else None, train_rows=n,
-                           seed=seed, ema=ema_decay)
-        self.model = ema.eval()
-        return self
+        return arrays, prop_values
 
     # ------------------------------------------------------------------ sampling
     def _decode(self, lat: torch.Tensor, frac: torch.Tensor, typ: torch.Tensor,
