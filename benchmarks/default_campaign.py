@@ -92,6 +92,10 @@ def markdown(p: dict) -> str:
             ("surrogate test MAE (log10 PF) / 68% / 95% coverage",
              (f"{sur.get('test_mae', float('nan')):.3f} / {sur.get('test_coverage_68', 0):.3f}"
              f" / {sur.get('test_coverage_95', 0):.3f}"), "")]
+    syn = s.get("synthesizability")
+    if syn:
+        rows.append(("likely synthesizable (shipped PU model, at its threshold) / median score",
+                     f"{syn['likely_synthesizable']} of {s['ranked']} / {syn['median']:.3f}", ""))
     lines = [f"# The default campaign (`matforge design --seed {p['seed']}`)", "",
              f"Novelty reference: {chk['novelty_reference']}.", "",
              f"Hull: {s.get('hull_source', '')}; potential {s.get('potential', '')}.", "",

@@ -19,6 +19,10 @@ runnable example of each); each is documented where it lives:
 - properties: `EnsembleSurrogate`, `train_surrogate(data, target, out)`,
   `load_surrogate(dir)`, `predict_frame(dir, frame)`: `predict(X) -> (mean, std)` with a
   calibrated std -> `CalibrationReport`, `calibration_report(y, mean, std)`;
+- synthesizability: `score_synthesizability(inputs)` (0-1, the shipped PU model),
+  `synthesizability_frame(frame)`, `train_synthesizability(out)`;
+- explanations: `explain(model_dir, frame)` -> feature and group `Attributions` (exact
+  TreeSHAP for tree ensembles, exact Shapley over elements otherwise);
 - evaluation: `evaluate(samples, reference=..., test=...)` -> `EvaluationResult`;
 - campaigns: `load_spec(path, **overrides)` -> `CampaignSpec`, `run_campaign(spec, out)`,
   `run_default_campaign(out)`.
@@ -75,6 +79,12 @@ _LAZY: dict[str, str] = {
     "calibration_report": "matforge.surrogates.calibration",
     "train_surrogate": "matforge.surrogates.train",
     "predict_frame": "matforge.surrogates.predict",
+    # synthesizability and explanations
+    "score_synthesizability": "matforge.synthesizability",
+    "synthesizability_frame": "matforge.synthesizability",
+    "train_synthesizability": "matforge.synthesizability.train",
+    "Attributions": "matforge.explain",
+    "explain": "matforge.explain",
     # evaluation
     "EvaluationResult": "matforge.metrics.suite",
     "evaluate": "matforge.metrics.suite",
@@ -87,15 +97,16 @@ _LAZY: dict[str, str] = {
 
 # every name: the errors, the version, and the lazily imported ones (`_LAZY`)
 __all__ = [
-    "CalibrationReport", "CampaignSpec", "Candidate", "ChemVerdict", "DataError",
+    "Attributions", "CalibrationReport", "CampaignSpec", "Candidate", "ChemVerdict", "DataError",
     "DatasetSpec", "EnsembleSurrogate", "EvaluationResult", "Generator", "MatforgeError",
     "RandomSymmetricCSP", "RelaxResult", "StabilityResult", "Surrogate", "TemplateCSP",
     "__version__", "assess_stability", "attach_structures", "calibration_report",
     "candidates_to_frame", "check_composition", "check_compositions", "dataset_info",
-    "evaluate", "generate_structures", "known_compositions", "list_datasets",
+    "evaluate", "explain", "generate_structures", "known_compositions", "list_datasets",
     "load_dataset", "load_generator", "load_spec", "load_surrogate", "predict_frame",
     "read_candidates", "relax_structure", "relax_structures", "run_campaign",
-    "run_default_campaign", "stability", "train_surrogate", "write_candidates",
+    "run_default_campaign", "score_synthesizability", "stability", "synthesizability_frame",
+    "train_surrogate", "train_synthesizability", "write_candidates",
 ]
 
 

@@ -18,7 +18,8 @@ app.add_typer(train_app, name="train")
 
 # One module per area; each defines register(app, train_app).
 COMMAND_MODULES = ("data", "design", "generate", "evaluate", "composition", "fill", "crystal",
-                   "surrogate", "relax", "phonons", "stability")
+                   "surrogate", "relax", "phonons", "stability", "synthesizability",
+                   "explain")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"matforge.commands.{_name}").register(app, train_app)

@@ -31,7 +31,8 @@ def _check_folder(folder, min_candidates):
     assert len(frame) >= min_candidates
     for col in ("rank", "formula", "feasible", "cif", "pred_log10_PF_p", "pred_log10_PF_p_std",
                 "energy_per_atom", "formation_energy_per_atom", "e_above_hull",
-                "decomposition", "n_competing_phases", "potential", "hull_source", "parent"):
+                "decomposition", "n_competing_phases", "potential", "hull_source", "parent",
+                "synthesizability", "likely_synthesizable"):
         assert col in frame.columns, col
     known = known_compositions()
     for _, row in frame.iterrows():
@@ -42,6 +43,7 @@ def _check_folder(folder, min_candidates):
         assert structure.composition.reduced_formula == row["formula"]
         assert structure_problem(structure) == ""
         assert np.isfinite(float(row["e_above_hull"]))
+        assert 0.0 <= float(row["synthesizability"]) <= 1.0
     feasible = frame["feasible"].astype(str) == "True"
     assert list(feasible) == sorted(feasible, reverse=True)  # feasible candidates first
     assert (feasible == (frame["e_above_hull"].astype(float) <= 0.1)).all()
@@ -63,7 +65,10 @@ def test_small_campaign_is_complete_reproducible_and_resumable(tmp_path):
     if find_chromium():  # the report renders offline, every plot drawn, no table too wide
         check = check_html(tmp_path / "a" / "report.html")
         assert check.ok and not check.wide_tables, check
-        assert "Stability against competing phases" in (tmp_path / "a" / "report.html").read_text()
+        html = (tmp_path / "a" / "report.html").read_text()
+        assert "Stability against competing phases" in html
+        assert "Why the surrogate ranks them" in html and "pushes up" in html
+    assert summary["synthesizability"]["likely_synthesizable"] <= summary["ranked"]
     run_default_campaign(tmp_path / "b", seed=1, config=SMALL, log=lambda _: None)
     second = pd.read_csv(tmp_path / "b" / "candidates.csv", keep_default_na=False)
     assert first["formula"].tolist() == second["formula"].tolist()

@@ -39,6 +39,13 @@ class CandidateFilter:
             except ImportError:
                 raise MatforgeError("max_hhi needs pymatgen's HHI model") from None
             self.hhi = HHIModel()
+        self.synth, self.min_synth = None, None
+        if constraints.min_synthesizability is not None:
+            from matforge.synthesizability import load_synthesizability_model
+
+            self.synth = load_synthesizability_model()
+            self.min_synth = self.synth.threshold if constraints.min_synthesizability == \
+                "threshold" else float(constraints.min_synthesizability)
 
     def check(self, cand: Candidate) -> tuple[bool, str]:
         els = {e.symbol for e in cand.composition.elements}
@@ -73,7 +80,16 @@ class CandidateFilter:
         return True, ""
 
     def __call__(self, cands: list[Candidate]) -> list[tuple[bool, str]]:
-        return [self.check(c) for c in cands]
+        verdicts = [self.check(c) for c in cands]
+        if self.synth is None:
+            return verdicts
+        alive = [i for i, (ok, _) in enumerate(verdicts) if ok]
+        # one batched call: the model scores thousands of compositions in about a second
+        scores = self.synth.score([cands[i].composition for i in alive]) if alive else []
+        for i, score in zip(alive, scores):
+            if score < self.min_synth:
+                verdicts[i] = (False, f"synthesizability {score:.2f} < {self.min_synth:.2f}")
+        return verdicts
 
 
 def _novelty_reference(name: str) -> tuple[frozenset[str] | set[str], str]:

@@ -4,7 +4,8 @@
 - `candidates.csv` and `cifs/`: the ranked candidates (feasible first, `results`);
 - `summary.json`: counts, best, stability and S.U.N. counts, novelty reference, timings;
 - `report.html`: self-contained (offline plotly): funnel, the surrogate's calibration when
-  the campaign screens with one, stability counts and hull diagrams of the top candidates'
+  the campaign screens with one, each candidate's synthesizability, the surrogate's reasons
+  for the top candidates (exact TreeSHAP, per feature group), stability counts and hull diagrams of the top candidates'
   chemical systems, the ranked table, best-so-far and Pareto plots, 3D structures.
 """
 
@@ -19,14 +20,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from pymatgen.core import Composition, Structure
 
-from matforge.design import results
+from matforge.design import explanations, results
 from matforge.design.objectives import hypervolume, pareto_mask
 from matforge.design.spec import CampaignSpec, OracleSpec
 from matforge.design.store import CampaignStore
 from matforge.report.html import Report, element_counts
 
 TABLE_COLUMNS = ("rank", "formula", "feasible", "e_above_hull", "decomposition",
-                 "formation_energy_per_atom", "parent", "reason")
+                 "formation_energy_per_atom", "synthesizability", "parent", "reason")
 HULL_PLOTS = 3  # chemical systems drawn in the report
 
 
@@ -39,7 +40,7 @@ def stability_stage(spec: CampaignSpec) -> OracleSpec | None:
 def write_outputs(store: CampaignStore, spec: CampaignSpec, out: Path) -> dict[str, Any]:
     frame = results.evaluations_frame(store, spec)
     frame.to_csv(out / "evaluations.csv", index=False)
-    ranked = results.rank_candidates(frame, spec)
+    ranked = explanations.with_synthesizability(results.rank_candidates(frame, spec))
     final = ranked.head(spec.n_final) if spec.n_final else ranked
     _write_candidates(final, out)
     summary = _summary(store, spec, frame, ranked, final, out)
@@ -82,6 +83,11 @@ def _summary(store: CampaignStore, spec: CampaignSpec, frame: pd.DataFrame,
         if finite.any():
             summary["hypervolume"] = hypervolume(U[finite], np.nanmin(U[finite], axis=0) - 1e-9)
             summary["pareto_size"] = int(pareto_mask(U[finite]).sum())
+    if "likely_synthesizable" in final.columns:
+        summary["synthesizability"] = {
+            "model": "synthesizability (shipped PU model)",
+            "median": float(final["synthesizability"].median()),
+            "likely_synthesizable": int(final["likely_synthesizable"].sum())}
     if "e_above_hull" in ranked.columns:
         from matforge.data.known import known_compositions
 
@@ -111,6 +117,7 @@ def render_html(frame: pd.DataFrame, final: pd.DataFrame, spec: CampaignSpec,
                 if c in final.columns]
         filled = [c for c in cols if (final[c].notna() & (final[c].astype(str) != "")).any()]
         report.table(final[filled], fit=True)  # empty columns (no failures) left out
+        _reasons(report, final, spec)
     if len(frame):
         _progress(report, frame, spec)
     _structures(report, final)
@@ -205,6 +212,19 @@ def hull_figure(stage: OracleSpec, formula: str, energy: float) -> go.Figure | N
         return None
     fig.update_layout(height=480, width=None, autosize=True)
     return fig
+
+
+def _reasons(report: Report, final: pd.DataFrame, spec: CampaignSpec) -> None:
+    explained = explanations.explain_top(final, spec)
+    if explained is None:
+        return
+    report.heading("Why the surrogate ranks them", level=3)
+    report.paragraph("Exact TreeSHAP attributions of the screening surrogate, summed per "
+                     "elemental property (its Magpie statistics), stoichiometry and atomic "
+                     "fractions: base value + attributions = prediction. Synthesizability "
+                     "(in the table above) is the shipped PU model's score, 0-1.")
+    report.table(explained["table"], fit=True)
+    report.figure(explanations.importance_figure(explained))
 
 
 def _progress(report: Report, frame: pd.DataFrame, spec: CampaignSpec) -> None:

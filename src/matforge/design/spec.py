@@ -38,6 +38,8 @@ class Constraints(BaseModel):
     # "known" (every composition matforge knows), a data set name or a CSV
     novel_against: str | None = None
     needs_template: bool = False  # an AFLOW prototype fits the composition (formula pools)
+    # reject below this synthesizability score (0-1); "threshold": the model's own threshold
+    min_synthesizability: float | Literal["threshold"] | None = None
     structure: StructureLimits = Field(default_factory=StructureLimits)  # for pool structures
 
 
@@ -56,7 +58,7 @@ class SourceSpec(BaseModel):
 class OracleSpec(BaseModel):
     """`lookup:FILE.csv[:COLUMN...]`, `chgnet`, `sevennet`, `command:PROG [ARGS]`,
     `plugin:module:attr`, `surrogate:MODEL_DIR` (a fitted property model as a cheap oracle),
-    or kind `chain` with `stages`: each stage scores what the previous one passed."""
+    `synthesizability[:MODEL_DIR]` (the PU synthesizability score, 0-1), or kind `chain` with `stages`: each stage scores what the previous one passed."""
 
     model_config = STRICT
 
@@ -71,7 +73,7 @@ class OracleSpec(BaseModel):
     def parse(cls, text: str) -> OracleSpec:
         kind, _, rest = text.partition(":")
         kind = kind.strip().lower()
-        if kind in ("chgnet", "sevennet"):
+        if kind in ("chgnet", "sevennet", "synthesizability"):
             return cls(kind=kind, target=rest or None)
         if kind == "lookup":
             if not rest:
@@ -89,7 +91,7 @@ class OracleSpec(BaseModel):
                                        else "surrogate:MODEL_DIR"))
             return cls(kind=kind, target=rest)
         raise MatforgeError(f"unknown oracle '{text}' (use lookup:FILE, chgnet, sevennet, "
-                            "command:PROG, plugin:module:attr, surrogate:DIR)")
+                            "command:PROG, plugin:module:attr, surrogate:DIR, synthesizability)")
 
 
 class StrategySpec(BaseModel):

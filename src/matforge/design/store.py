@@ -218,6 +218,8 @@ def _reason_kind(reason: str) -> str:
     limit = re.match(r"[\d.]+ (atoms|elements) > ([\d.]+)", reason)
     if limit:
         return f"more than {limit.group(2)} {limit.group(1)}"
+    if reason.startswith("synthesizability"):
+        return "synthesizability " + reason.split("<")[-1].strip().join(("below ", ""))
     return reason.split(":")[0].split(" (")[0][:60]
 
 

@@ -77,6 +77,10 @@ def build_oracle(kind: str, target: str | None = None, args: list[str] | None = 
         if not target:
             raise MatforgeError("the surrogate oracle needs a model directory (surrogate:DIR)")
         return SurrogateOracle(target)
+    if kind == "synthesizability":
+        from matforge.oracles.synthesizability import SynthesizabilityOracle
+
+        return SynthesizabilityOracle(target)
     if kind == "lookup":
         from matforge.oracles.lookup import LookupOracle
 

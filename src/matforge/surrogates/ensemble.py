@@ -6,8 +6,8 @@ held-out data (`calibrate`), is the standard deviation. Fast enough to refit ins
 loop (about 40k compositions in well under a minute on two cores).
 
 Saving never pickles: the fitted trees are exported to plain arrays (`weights.npz`, loaded
-with `allow_pickle=False`) and predicted by a small vectorised tree walker, so loading a
-model directory cannot run code from it.
+with `allow_pickle=False`) and predicted by the vectorised tree walker of
+`matforge.surrogates.forest`, so loading a model directory cannot run code from it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from matforge.surrogates.base import (
     encode_safely,
 )
 from matforge.surrogates.calibration import StdCalibrator
+from matforge.surrogates.forest import FlatForest
 
 FEATURIZERS = ("magpie", "magpie+fractions")
 
@@ -54,66 +55,6 @@ def featurize(X: Iterable[Any], featurizer: str = "magpie+fractions") -> np.ndar
 def feature_names(featurizer: str) -> list[str]:
     names = magpie_feature_names()
     return names + [f"frac {el}" for el in ELEMENTS] if featurizer == "magpie+fractions" else names
-
-
-class _Forest:
-    """The trees of one boosted model as flat arrays, with a vectorised predict."""
-
-    FIELDS = ("feature", "threshold", "left", "right", "is_leaf", "value", "missing_left", "roots")
-
-    def __init__(self, baseline: float, **arrays: np.ndarray):
-        self.baseline = float(baseline)
-        for name in self.FIELDS:
-            setattr(self, name, arrays[name])
-
-    @classmethod
-    def from_sklearn(cls, model: Any) -> _Forest:
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in cls.FIELDS}
-        offset = 0
-        for (predictor,) in model._predictors:
-            nodes = predictor.nodes
-            if nodes["is_categorical"].any():
-                raise MatforgeError("categorical splits are not supported")
-            parts["feature"].append(nodes["feature_idx"].astype(np.int32))
-            parts["threshold"].append(nodes["num_threshold"].astype(np.float64))
-            parts["left"].append(nodes["left"].astype(np.int32) + offset)
-            parts["right"].append(nodes["right"].astype(np.int32) + offset)
-            parts["is_leaf"].append(nodes["is_leaf"].astype(bool))
-            parts["value"].append(nodes["value"].astype(np.float64))
-            parts["missing_left"].append(nodes["missing_go_to_left"].astype(bool))
-            parts["roots"].append(np.array([offset], dtype=np.int32))
-            offset += len(nodes)
-        arrays = {k: np.concatenate(v) for k, v in parts.items()}
-        return cls(float(np.ravel(model._baseline_prediction)[0]), **arrays)
-
-    def predict(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
-        out = np.empty(len(X))
-        n_trees = len(self.roots)
-        for start in range(0, len(X), chunk):
-            x = X[start:start + chunk]
-            rows = np.arange(len(x))[:, None]
-            node = np.broadcast_to(self.roots, (len(x), n_trees)).copy()
-            while True:
-                active = ~self.is_leaf[node]
-                if not active.any():
-                    break
-                xv = x[rows, self.feature[node]]
-                go_left = np.where(np.isnan(xv), self.missing_left[node],
-                                   xv <= self.threshold[node])
-                nxt = np.where(go_left, self.left[node], self.right[node])
-                node = np.where(active, nxt, node)
-            out[start:start + chunk] = self.baseline + self.value[node].sum(axis=1)
-        return out
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        d = {f"{prefix}{k}": getattr(self, k) for k in self.FIELDS}
-        d[f"{prefix}baseline"] = np.array([self.baseline])
-        return d
-
-    @classmethod
-    def from_arrays(cls, data: Any, prefix: str) -> _Forest:
-        return cls(float(data[f"{prefix}baseline"][0]),
-                   **{k: np.asarray(data[f"{prefix}{k}"]) for k in cls.FIELDS})
 
 
 class EnsembleSurrogate(CalibratedPredictions):
@@ -141,7 +82,7 @@ class EnsembleSurrogate(CalibratedPredictions):
         # OpenMP threads for fitting (None: all). 1 by default: on a shared, oversubscribed CPU
         # OpenMP busy-waiting made 2 threads many times slower than 1 (measured)
         self.n_threads = n_threads
-        self.members: list[_Forest] = []
+        self.members: list[FlatForest] = []
         self.calibrator = StdCalibrator()
         self.calibrated = False
         self.info: dict[str, Any] = {}
@@ -149,6 +90,10 @@ class EnsembleSurrogate(CalibratedPredictions):
     def features(self, X: Iterable[Any]) -> np.ndarray:
         """The model's input matrix (subclasses with other inputs override this)."""
         return featurize(X, self.params["featurizer"])
+
+    def feature_names(self) -> list[str]:
+        """One name per column of `features`."""
+        return feature_names(self.params["featurizer"])
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Iterable[Any], y: Iterable[float], X_val: Iterable[Any] | None = None,
@@ -175,7 +120,7 @@ class EnsembleSurrogate(CalibratedPredictions):
                 random_state=int(p["seed"]) * 1000 + i)
             with threadpool_limits(limits=self.n_threads, user_api="openmp"):
                 model.fit(feats[idx], target[idx])
-            self.members.append(_Forest.from_sklearn(model))
+            self.members.append(FlatForest.from_sklearn(model))
         self.info = {"n_train": len(feats), "fit_seconds": round(time.perf_counter() - t0, 2)}
         self.calibrator, self.calibrated = StdCalibrator(), False
         if X_val is not None and y_val is not None:
@@ -219,7 +164,7 @@ class EnsembleSurrogate(CalibratedPredictions):
             raise MatforgeError(f"{path}: missing weights.npz")
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
         with np.load(weights, allow_pickle=False) as data:
-            model.members = [_Forest.from_arrays(data, f"m{i}_") for i in range(cfg["n_members"])]
+            model.members = [FlatForest.from_arrays(data, f"m{i}_") for i in range(cfg["n_members"])]
         model.restore_calibration(cfg)
         return model
 

@@ -19,7 +19,7 @@ from pymatgen.core import Structure
 
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
-from matforge.surrogates.ensemble import EnsembleSurrogate, featurize
+from matforge.surrogates.ensemble import EnsembleSurrogate, feature_names, featurize
 
 STRUCTURE_FEATURIZERS = ("chgnet", "chgnet+magpie")
 
@@ -75,6 +75,14 @@ class StructureSurrogate(EnsembleSurrogate):
         if self.params["featurizer"] == "chgnet+magpie":
             feats = np.hstack([feats, featurize([s.composition for s in structures])])
         return feats
+
+    def feature_names(self) -> list[str]:
+        from matforge.representations.chgnet_features import feature_names as chgnet_names
+
+        names = chgnet_names()
+        if self.params["featurizer"] == "chgnet+magpie":
+            names += feature_names("magpie+fractions")
+        return names
 
     def __repr__(self) -> str:
         return (f"StructureSurrogate(target={self.target!r}, members={len(self.members)}, "
