@@ -1,5 +1,3 @@
-import time
-
 import pandas as pd
 import pytest
 
@@ -28,6 +26,7 @@ def test_hash_split_keeps_polymorphs_together_and_is_stable():
 
 
 def test_benchmark_sets_from_data_dir(shared_data):
+    """The full shared sets: the published row counts."""
     val = load_dataset("perov-5", split="val")
     assert len(val) == 3787 and "cif" in val.columns
     train = load_dataset("mp-e-hull", split="train")
@@ -37,12 +36,45 @@ def test_benchmark_sets_from_data_dir(shared_data):
     assert "heat_of_formation" in castelli.columns
 
 
-def test_second_read_comes_from_parquet_cache(shared_data):
-    load_dataset("perov-5", split="test")
-    start = time.perf_counter()
-    frame = load_dataset("perov-5", split="test")
-    assert time.perf_counter() - start < 1.0
-    assert len(frame) == 3785
+def test_each_layout_reads_from_a_data_dir(fixture_data):
+    """Split files with CIFs, split files with renamed targets, and one file split by a
+    formula hash, read through the registry from a folder laid out like the shared one."""
+    val = fixture_data.load("perov-5", split="val")
+    assert len(val) == 48 and {"formula", "cif", "heat_ref", "dir_gap"} <= set(val.columns)
+    assert not any(c.startswith("Unnamed") for c in val.columns)
+    train = fixture_data.load("mp-e-hull", split="train")
+    assert list(train.columns) == ["formula", "e_above_hull"] and len(train) == 48
+    assert "NaN" in set(train["formula"])  # sodium nitride, not a missing value
+    every = fixture_data.load("mp-e-hull")
+    assert every["split"].value_counts().to_dict() == {"train": 48, "val": 12, "test": 12}
+    castelli = fixture_data.load("matbench-castelli")
+    assert "heat_of_formation" in castelli.columns and len(castelli) == 48
+    by_formula = castelli.groupby("formula")["split"].nunique()
+    assert (by_formula == 1).all() and set(castelli["split"]) <= {"train", "val", "test"}
+    part = fixture_data.load("matbench-castelli", split="val")
+    assert set(part["formula"]) == set(castelli.loc[castelli["split"] == "val", "formula"])
+
+
+def test_second_read_comes_from_parquet_cache(fixture_data, monkeypatch):
+    first = fixture_data.load("perov-5", split="test")
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed again instead of reading the parquet cache")
+
+    monkeypatch.setattr("matforge.data.registry.read_csv_frame", no_parse)
+    frame = fixture_data.load("perov-5", split="test")
+    pd.testing.assert_frame_equal(frame, first)
+    assert len(frame) == 12
+
+
+def test_a_bad_row_in_a_benchmark_file_is_an_error_not_a_skip(tmp_path, monkeypatch):
+    folder = tmp_path / "data" / "compositions" / "mp_e_hull"
+    folder.mkdir(parents=True)
+    (folder / "train.csv").write_text("formula,target\nNaCl,0.0\nXx2O3,0.1\n")
+    monkeypatch.setenv("MATFORGE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MATFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="row 2"):
+        load_dataset("mp-e-hull", split="train")
 
 
 def test_missing_benchmark_file_names_where_to_put_it(tmp_path, monkeypatch):

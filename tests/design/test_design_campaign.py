@@ -1,3 +1,6 @@
+"""Pool campaigns on a lookup oracle: contract outputs, determinism, strategies, the CLI.
+The pool is 150 mp-transport compositions with their log10 power factor (tests/design/conftest)."""
+
 import pandas as pd
 import pytest
 
@@ -6,27 +9,28 @@ from matforge.design.spec import load_spec
 from matforge.design.store import CampaignStore
 from matforge.errors import MatforgeError
 
+PROP = "log10_PF_p"
+
 
 def _spec(pool, table, strategy, **kw):
-    base = {"objectives": ["heat_of_formation:max"], "oracle": f"lookup:{table}",
+    base = {"objectives": [f"{PROP}:max"], "oracle": f"lookup:{table}",
             "pool": str(pool), "strategy": strategy, "budget": 30, "batch_size": 10, "seed": 3}
     base.update(kw)
     return load_spec(None, **base)
 
 
 @pytest.mark.parametrize("strategy", ["random", "genetic", "generate_rank"])
-def test_campaign_writes_contract_outputs(tmp_path, castelli_tables, strategy):
-    pool, table = castelli_tables
+def test_campaign_writes_contract_outputs(tmp_path, pool_tables, strategy):
+    pool, table = pool_tables
     summary = run_campaign(_spec(pool, table, strategy), tmp_path / "run", progress=False)
     frame = pd.read_csv(tmp_path / "run" / "evaluations.csv")
-    assert list(frame.columns[:5]) == ["step", "formula", "heat_of_formation", "strategy",
-                                       "status"]
+    assert list(frame.columns[:5]) == ["step", "formula", PROP, "strategy", "status"]
     assert len(frame) == 30 and frame["formula"].is_unique
     assert (frame["status"] == "ok").all()  # every pool formula is in the lookup table
     assert frame["step"].is_monotonic_increasing
-    truth = pd.read_csv(table).set_index("formula")["heat_of_formation"]
-    assert frame.set_index("formula")["heat_of_formation"].equals(
-        truth.loc[frame["formula"]].rename("heat_of_formation").rename_axis("formula"))
+    truth = pd.read_csv(table).set_index("formula")[PROP]
+    assert frame.set_index("formula")[PROP].equals(
+        truth.loc[frame["formula"]].rename(PROP).rename_axis("formula"))
     assert (tmp_path / "run" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert summary["evaluations"] == 30
     with CampaignStore(tmp_path / "run" / "campaign.sqlite") as store:
@@ -37,8 +41,8 @@ def test_campaign_writes_contract_outputs(tmp_path, castelli_tables, strategy):
             assert all(p["std"] is not None and p["acquisition"] is not None for p in chosen)
 
 
-def test_same_seed_same_campaign_and_constraints(tmp_path, castelli_tables):
-    pool, table = castelli_tables
+def test_same_seed_same_campaign_and_constraints(tmp_path, pool_tables):
+    pool, table = pool_tables
     spec = _spec(pool, table, "genetic", budget=20)
     spec.constraints.forbidden_elements = ["O"]
     a = run_campaign(spec, tmp_path / "a", progress=False)
@@ -52,29 +56,29 @@ def test_same_seed_same_campaign_and_constraints(tmp_path, castelli_tables):
         run_campaign(spec, tmp_path / "a", progress=False)
 
 
-def test_bayesopt_gp_and_ensemble_two_objectives(tmp_path, castelli_tables):
-    pool, table = castelli_tables
+def test_bayesopt_gp_and_ensemble_two_objectives(tmp_path, pool_tables):
+    pool, table = pool_tables
     spec = _spec(pool, table, "bayesopt", budget=20, batch_size=5)
     s1 = run_campaign(spec, tmp_path / "gp", progress=False)
     assert s1["evaluations"] == 20
     spec2 = _spec(pool, table, "bayesopt", budget=20, batch_size=5,
-                  objectives=["heat_of_formation:max", "heat_of_formation:0.5..1.0"])
+                  objectives=[f"{PROP}:max", f"{PROP}:0.0..0.5"])
     spec2.strategy.options = {"model": "ensemble"}
     s2 = run_campaign(spec2, tmp_path / "ens", progress=False)
     assert s2["hypervolume"] >= 0 and s2["pareto_size"] >= 1
     assert "Pareto front" in (tmp_path / "ens" / "report.html").read_text()
 
 
-def test_cli_campaign_and_errors(tmp_path, castelli_tables):
+def test_cli_campaign_and_errors(tmp_path, pool_tables):
     from typer.testing import CliRunner
 
     from matforge.cli import app
 
-    pool, table = castelli_tables
+    pool, table = pool_tables
     runner = CliRunner()
     out = tmp_path / "cli"
     args = ["design", "--pool", str(pool), "--oracle", f"lookup:{table}", "--objective",
-            "heat_of_formation:1.0..1.5", "--strategy", "genetic", "--budget", "12",
+            f"{PROP}:0.5..1.0", "--strategy", "genetic", "--budget", "12",
             "--batch-size", "6", "--out", str(out), "--seed", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -42,8 +42,9 @@ def test_novelty_against_everything_matforge_knows():
     assert "mp-transport" in check.novelty_reference
 
 
-def test_novelty_reaches_beyond_the_embedded_set(shared_data):
-    """CeAs is absent from mp-transport but present in the MP and OQMD sets."""
+def test_novelty_reaches_beyond_the_embedded_set(use_fixture_data):
+    """CeAs is absent from mp-transport but present in the MP and OQMD sets (here their
+    few-row fixtures, which hold it, stand in for the data folder)."""
     check = CandidateFilter(Constraints(novel_against="known"))
     assert check.check(Candidate("CeAs")) == (False, "not novel")
     assert "oqmd-bandgap" in check.novelty_reference

@@ -21,8 +21,8 @@ def _oxygen_fraction(candidate):
     return {"o_frac": float(candidate.composition.get_atomic_fraction("O"))}
 
 
-def _spec(pool, table, strategy, **kw):
-    base = {"objectives": ["heat_of_formation:max"], "oracle": f"lookup:{table}",
+def _spec(pool, table, strategy, prop="heat_of_formation", **kw):
+    base = {"objectives": [f"{prop}:max"], "oracle": f"lookup:{table}",
             "pool": str(pool), "strategy": strategy, "budget": 40, "batch_size": 10, "seed": 5}
     base.update(kw)
     return load_spec(None, **base)
@@ -119,9 +119,9 @@ def test_steering_free_sampling_raises_reward_over_rounds(tmp_path):
     assert by_step.iloc[-3:].mean() > by_step.iloc[:3].mean() + 0.25
 
 
-def test_steering_on_policy_reinforce_is_deterministic(tmp_path, castelli_tables):
-    pool, table = castelli_tables
-    spec = _spec(pool, table, "steering", budget=30)
+def test_steering_on_policy_reinforce_is_deterministic(tmp_path, pool_tables):
+    pool, table = pool_tables
+    spec = _spec(pool, table, "steering", prop="log10_PF_p", budget=30)
     spec.strategy.options = {"method": "reinforce-samples", "steps": 3, "samples": 16}
     a = pd.read_csv(run_campaign(spec, tmp_path / "a", progress=False)["evaluations_csv"])
     b = pd.read_csv(run_campaign(spec, tmp_path / "b", progress=False)["evaluations_csv"])

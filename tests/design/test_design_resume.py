@@ -45,9 +45,9 @@ def _evaluations(out: Path) -> pd.DataFrame:
         con.close()
 
 
-def test_kill9_at_random_moments_then_resume(tmp_path, castelli_tables):
-    pool, table = castelli_tables
-    spec = load_spec(None, objectives=["heat_of_formation:max"], oracle=f"lookup:{table}",
+def test_kill9_at_random_moments_then_resume(tmp_path, pool_tables):
+    pool, table = pool_tables
+    spec = load_spec(None, objectives=["log10_PF_p:max"], oracle=f"lookup:{table}",
                      pool=str(pool), strategy="genetic", budget=120, batch_size=4, seed=11)
     spec.oracle.options = {"delay": 0.03}  # a short oracle call to be killed in the middle of
     reference = run_campaign(spec, tmp_path / "reference", progress=False)

@@ -1,8 +1,9 @@
 """Composition generators: tokens, the four model families, persistence, CLI, shipped model.
 
-Models are trained for seconds on 1,500 real mp-e-hull train compositions: the tests check
-behaviour (grammar, determinism, round trips, conditioning plumbing), not quality; the
-quality figures come from benchmarks/composition_generation.py.
+Models are trained for seconds on 1,500 real Materials Project compositions (mp-transport,
+embedded; conditioned on log10_PF_p, see conftest.py): the tests check behaviour (grammar,
+determinism, round trips, conditioning plumbing), not quality; the quality figures come from
+benchmarks/composition_generation.py.
 """
 
 from __future__ import annotations
@@ -30,19 +31,12 @@ from matforge.representations.tokens import (
 )
 
 torch.set_num_threads(1)
+PROP = "log10_PF_p"  # the conditioning property of the training rows (conftest.py)
 
 
 @pytest.fixture(scope="module")
-def small_train() -> pd.DataFrame:
-    from matforge.data import load_dataset
-    from matforge.errors import DataError
-
-    try:
-        load_dataset("mp-e-hull", split="train")
-    except DataError:
-        pytest.skip("the shared mp-e-hull data set is not available")
-
-    return load_dataset("mp-e-hull", split="train").sample(1500, random_state=0)
+def small_train(transport_train) -> pd.DataFrame:
+    return transport_train.sample(1500, random_state=0)
 
 
 # ------------------------------------------------------------------ tokens
@@ -61,7 +55,7 @@ def test_tokens_round_trip_and_keys():
 
 # ------------------------------------------------------------------ transformer
 def test_transformer_fit_sample_save_load(small_train, tmp_path):
-    gen = TransformerGenerator(condition_on=["e_above_hull"], d_model=32, n_layers=1, d_ff=64)
+    gen = TransformerGenerator(condition_on=[PROP], d_model=32, n_layers=1, d_ff=64)
     gen.fit(small_train, epochs=2, batch_size=128, valid_only=False, max_minutes=1)
     a = gen.sample_formulas(300, seed=3)
     assert a == gen.sample_formulas(300, seed=3)  # same seed, same output
@@ -70,10 +64,10 @@ def test_transformer_fit_sample_save_load(small_train, tmp_path):
     for row in el:  # grammar: >= 2 distinct elements, no repeats
         real = row[row >= 0]
         assert len(real) >= 2 and len(set(real.tolist())) == len(real)
-    cond = gen.sample_formulas(200, condition={"e_above_hull": 0.0}, seed=1, top_p=0.9,
+    cond = gen.sample_formulas(200, condition={PROP: 1.5}, seed=1, top_p=0.9,
                                temperature=0.8)
     assert len(cond) == 200 and all(cond)
-    cands = gen.sample(50, condition={"e_above_hull": (0.0, 0.1)}, seed=1)
+    cands = gen.sample(50, condition={PROP: (1.0, 2.0)}, seed=1)
     assert cands[0].provenance["generator"] == "composition-transformer"
     assert cands[0].provenance["seed"] == 1
     gen.save(tmp_path / "m")
@@ -92,7 +86,7 @@ def test_transformer_reject_invalid(small_train):
 
 # ------------------------------------------------------------------ VAE
 def test_vae_property_head_and_latent_optimisation(small_train, tmp_path):
-    gen = VAEGenerator(condition_on=["e_above_hull"], hidden=128, latent=8)
+    gen = VAEGenerator(condition_on=[PROP], hidden=128, latent=8)
     gen.fit(small_train, epochs=3, batch_size=128, valid_only=False, max_minutes=1)
     z = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
     target = torch.full((200, 1), 1.0)
@@ -100,8 +94,8 @@ def test_vae_property_head_and_latent_optimisation(small_train, tmp_path):
     moved = gen.optimise_latent(z, target, torch.ones_like(target), steps=40)
     after = (gen.model.head(moved) - target).abs().mean().item()
     assert after < before
-    cands = gen.sample(100, condition={"e_above_hull": 0.05}, seed=2)
-    assert cands and "pred_e_above_hull" in cands[0].scores
+    cands = gen.sample(100, condition={PROP: 1.5}, seed=2)
+    assert cands and f"pred_{PROP}" in cands[0].scores
     assert gen.sample_formulas(100, seed=2) == gen.sample_formulas(100, seed=2)
     lat = gen.encode(["Fe2O3", "NaCl", "Fe0.5O0.5"])
     assert lat.shape == (3, 8) and np.isfinite(lat[:2]).all()
@@ -118,12 +112,15 @@ def test_gan_trains_and_samples(small_train, tmp_path):
     a = gen.sample_formulas(200, seed=5)
     assert a == gen.sample_formulas(200, seed=5) and len(a) == 200
     gen.save(tmp_path / "g")
-    assert load_generator(tmp_path / "g").sample_formulas(200, seed=5) == a
+    # the GAN saves float16 weights and rounds its own to match, so the model as saved, not
+    # the one before saving, is what the loaded copy reproduces
+    assert load_generator(tmp_path / "g").sample_formulas(200, seed=5) == \
+        gen.sample_formulas(200, seed=5)
 
 
 # ------------------------------------------------------------------ blank filling
 def test_blank_filling(small_train, tmp_path):
-    gen = BlankFillingGenerator(condition_on=["e_above_hull"], d_model=32, n_layers=1, d_ff=64)
+    gen = BlankFillingGenerator(condition_on=[PROP], d_model=32, n_layers=1, d_ff=64)
     gen.fit(small_train, epochs=2, batch_size=128, valid_only=False, max_minutes=1)
     ranked = gen.fill("Sr*O3", top_k=5)
     assert len(ranked) == 5
@@ -135,7 +132,7 @@ def test_blank_filling(small_train, tmp_path):
     subs = gen.substitutions("LiFePO4", top_k=3)
     assert set(subs) == {"Li", "Fe", "P", "O"}
     assert all(e != "Li" for e, _ in subs["Li"])
-    cands = gen.sample(200, seed=1, condition={"e_above_hull": 0.0})
+    cands = gen.sample(200, seed=1, condition={PROP: 1.5})
     assert all(c.formula != c.provenance["parent"] for c in cands)
     with pytest.raises(MatforgeError):
         gen.fill("SrTiO3")
@@ -153,10 +150,10 @@ def test_cli_train_and_generate(small_train, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["train", "composition-blank", "--data", str(data), "--out",
                               str(tmp_path / "gan"), "--max-minutes", "0.1", "--epochs", "1",
-                              "--condition-on", "e_above_hull", "--all-compositions"])
+                              "--condition-on", PROP, "--all-compositions"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["generate", "--model", str(tmp_path / "gan"), "-n", "20",
-                              "--condition", "e_above_hull=0.0", "--seed", "1", "--out",
+                              "--condition", f"{PROP}=1.5", "--seed", "1", "--out",
                               str(tmp_path / "out.csv")])
     assert res.exit_code == 0, res.output
     out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)

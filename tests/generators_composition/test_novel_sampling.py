@@ -18,14 +18,9 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from matforge.data import load_dataset
-    from matforge.errors import DataError
-
-    try:
-        frame = load_dataset("mp-e-hull", split="train").sample(1500, random_state=1)
-    except DataError:
-        pytest.skip("the shared mp-e-hull data set is not available")
+def trained(tmp_path_factory, transport_train):
+    # 1,500 real Materials Project compositions (mp-transport, embedded; conftest.py)
+    frame = transport_train.sample(1500, random_state=1)
     gen = TransformerGenerator(d_model=32, n_layers=1, d_ff=64)
     # several epochs on a small set: the model memorises, so plain samples repeat training rows
     gen.fit(frame, epochs=6, batch_size=64, valid_only=False, max_minutes=1)

@@ -55,10 +55,8 @@ def test_score_net_is_invariant_to_translation_and_atom_order() -> None:
     assert torch.allclose(lat_a, lat_c, atol=1e-5) and torch.allclose(x_a[:, perm], x_c, atol=1e-5)
 
 
-def test_encoding_roundtrip() -> None:
-    from matforge.data import load_dataset
-
-    cif = load_dataset("perov-5", split="val")["cif"].iloc[0]
+def test_encoding_roundtrip(fixture_data) -> None:
+    cif = fixture_data.load("perov-5", split="val")["cif"].iloc[0]
     from pymatgen.core import Structure
 
     s = Structure.from_str(cif, fmt="cif")
@@ -69,11 +67,9 @@ def test_encoding_roundtrip() -> None:
     assert back.composition == s.composition
 
 
-def test_tiny_training_samples_csp_and_de_novo(tmp_path: Path) -> None:
-    from matforge.data import load_dataset
-
+def test_tiny_training_samples_csp_and_de_novo(tmp_path: Path, fixture_data) -> None:
     torch.set_num_threads(2)
-    val = load_dataset("perov-5", split="val").head(64)
+    val = fixture_data.load("perov-5", split="val")  # 48 real rows (tests/data/fixtures)
     gen = CrystalDiffusion(hidden=32, layers=2, n_freq=4, steps=20)
     gen.fit(val, epochs=2, batch_size=32, prop="heat_ref", progress=False)
     formula = val["formula"].iloc[0]

@@ -23,10 +23,8 @@ def test_random_structures_keep_the_cell_composition() -> None:
     assert [s.to(fmt="cif") for s in structures] == [s.to(fmt="cif") for s in again]
 
 
-def test_fit_on_carbon_and_roundtrip(tmp_path: Path) -> None:
-    from matforge.data import load_dataset
-
-    val = load_dataset("carbon-24", split="val").head(20)
+def test_fit_on_carbon_and_roundtrip(tmp_path: Path, fixture_data) -> None:
+    val = fixture_data.load("carbon-24", split="val").head(20)  # tests/data/fixtures
     gen = RandomSymmetricCSP().fit(val, max_structures=20)
     assert gen.spacegroup_weights and abs(sum(gen.spacegroup_weights.values()) - 1) < 1e-9
     gen.save(tmp_path / "rnd")

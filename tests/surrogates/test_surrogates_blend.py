@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matforge.data import load_dataset
 from matforge.errors import MatforgeError
 from matforge.surrogates import load_surrogate
 from matforge.surrogates.blend import WEIGHT_GRID, BlendSurrogate, mixture
@@ -26,12 +25,10 @@ def test_mixture_moments():
     np.testing.assert_allclose(std, [np.sqrt(2.0), 2.0])
 
 
-def test_blend_fit_weight_save_load(tmp_path):
-    try:
-        tr = load_dataset("mp-bulk-modulus", "train").iloc[:400]
-        va = load_dataset("mp-bulk-modulus", "val").iloc[:150]
-    except MatforgeError as exc:
-        pytest.skip(f"mp-bulk-modulus not available: {exc}")
+def test_blend_fit_weight_save_load(tmp_path, fixture_data, use_fixture_data):
+    # 48 train and 24 val rows of mp-bulk-modulus (tests/data/fixtures)
+    tr = fixture_data.load("mp-bulk-modulus", "train")
+    va = fixture_data.load("mp-bulk-modulus", "val")
     model = BlendSurrogate(target=TARGET, progress=False,
                            ensemble={"n_members": 2, "max_iter": 30},
                            attention={"d_model": 32, "n_layers": 1, "heads": 2, "epochs": 3,

@@ -1,4 +1,5 @@
-"""`matforge train surrogate` and `matforge predict` end to end on real data."""
+"""`matforge train surrogate` and `matforge predict` end to end on real data: the data set
+name resolves to the few mp-bulk-modulus rows committed under tests/data/fixtures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from matforge.errors import MatforgeError
 from matforge.model_dir import read_config
 
 
-def test_train_then_predict(tmp_path, shared_data):
+def test_train_then_predict(tmp_path, use_fixture_data):
     runner = CliRunner()
     model = tmp_path / "bulk"
     res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",
@@ -29,7 +30,7 @@ def test_train_then_predict(tmp_path, shared_data):
     assert (frame["std"].astype(float) > 0).all() and frame["mean"].astype(float).notna().all()
 
 
-def test_user_errors(tmp_path, shared_data):
+def test_user_errors(tmp_path, use_fixture_data):
     runner = CliRunner()
     res = runner.invoke(app, ["predict", "--model", str(tmp_path / "nope"), "x.csv",
                               "--out", str(tmp_path / "o.csv")])
@@ -43,7 +44,7 @@ def test_user_errors(tmp_path, shared_data):
     assert isinstance(res.exception, MatforgeError)
 
 
-def test_train_blend(tmp_path, shared_data):
+def test_train_blend(tmp_path, use_fixture_data):
     runner = CliRunner()
     model = tmp_path / "blend"
     res = runner.invoke(app, ["train", "surrogate", "--data", "mp-bulk-modulus", "--target",

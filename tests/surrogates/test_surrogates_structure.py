@@ -1,13 +1,12 @@
 """StructureSurrogate: CHGNet features + tree ensemble on real perov-5 structures.
 
 Trains on part of perov-5 `val`, calibrates on another part, scores on `test` (the published
-train split is not available here). Features are cached under MATFORGE_CACHE_DIR, so reruns
+train split is not available here); the accuracy test needs the full shared splits, the
+others use the 48 + 12 rows committed under tests/data/fixtures. Features are cached under MATFORGE_CACHE_DIR, so reruns
 are fast; a cold cache costs about 35 ms per structure.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ from typer.testing import CliRunner
 
 from matforge.candidate import Candidate
 from matforge.cli import app
-from matforge.data import load_dataset
 from matforge.errors import MatforgeError
 from matforge.representations.chgnet_features import (
     N_FEATURES,
@@ -29,14 +27,12 @@ from matforge.surrogates.structure import StructureSurrogate
 from matforge.surrogates.train import inputs
 
 TARGET = "heat_ref"
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
-def perov() -> dict:
-    if not SHARED_DATA.exists():
-        pytest.skip("../shared/data is not present")
-    val, test = load_dataset("perov-5", "val"), load_dataset("perov-5", "test")
+def perov(full_dataset) -> dict:
+    """300 / 150 / 300 structures of the full perov-5 splits (the accuracy figure needs them)."""
+    val, test = full_dataset("perov-5", "val"), full_dataset("perov-5", "test")
     parts = {"train": val.iloc[:300], "cal": val.iloc[300:450], "test": test.iloc[:300]}
     return {k: (inputs(f, "structure"), f[TARGET].to_numpy(float)) for k, f in parts.items()}
 
@@ -60,8 +56,8 @@ def test_beats_the_mean_with_sane_calibration(perov, tmp_path) -> None:
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
-def test_feature_cache_is_keyed_by_structure(perov) -> None:
-    s = perov["test"][0][0]
+def test_feature_cache_is_keyed_by_structure(fixture_data) -> None:
+    s = Structure.from_str(fixture_data.load("perov-5", "test")["cif"].iloc[0], fmt="cif")
     again = Structure.from_str(s.to(fmt="cif"), fmt="cif")
     assert structure_key(again) == structure_key(s)
     moved = s.copy()
@@ -82,8 +78,9 @@ def test_bad_inputs() -> None:
         StructureSurrogate(featurizer="magpie")
 
 
-def test_cli_train_and_predict(shared_data, tmp_path) -> None:
-    frame = load_dataset("perov-5", "val").iloc[:250][["material_id", "formula", "cif", TARGET]]
+def test_cli_train_and_predict(fixture_data, tmp_path) -> None:
+    # 48 perov-5 val rows (tests/data/fixtures)
+    frame = fixture_data.load("perov-5", "val")[["material_id", "formula", "cif", TARGET]]
     data = tmp_path / "perov_small.csv"
     frame.to_csv(data, index=False)
     runner = CliRunner()
