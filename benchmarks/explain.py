@@ -22,7 +22,7 @@ import time
 import warnings
 
 import numpy as np
-from common import provenance_footer, write_results
+from common import RESULTS_DIR, provenance_footer, write_results
 
 warnings.filterwarnings("ignore")
 
@@ -161,7 +161,7 @@ def main() -> None:
                "planted": planted(train, test, args.seed),
                "planted_independent": planted_independent(args.seed)}
     write_results("explain", payload, render, load_at_start=load)
-    print(render(payload))
+    print((RESULTS_DIR / "explain.md").read_text())
 
 
 if __name__ == "__main__":

@@ -124,14 +124,14 @@ def run(args: argparse.Namespace) -> dict:
         source = AutoPhases(builder=builder, cache_path=cache, progress=False)
         hull = Hull(source)
         for i, (f, e) in enumerate(zip(formulas, energies)):
-            before = _count(source)
+            before = source.cache.count()
             t = time.perf_counter()
             verdict, reason, gap = _assess(hull, source, f, e)
             seconds = time.perf_counter() - t
             if phase == "cold":
                 rows.append({"formula": f, "n_elements": len(Composition(f).elements),
                              "mp_e_above_hull": float(mp[i]), "reason": reason,
-                             "cold_s": seconds, "new_phases": _count(source) - before,
+                             "cold_s": seconds, "new_phases": source.cache.count() - before,
                              "e_above_hull": verdict.e_above_hull if verdict else None,
                              "decomposition": verdict.decomposition if verdict else "",
                              "n_competing_phases": verdict.n_competing_phases if verdict else 0,
@@ -214,11 +214,6 @@ def score(rows: list[dict], relax_s: float | None) -> dict:
         "warm_s_per_system_max": float(max(r["warm_s"] for r in rows)),
         "warm_s_per_system_median": float(np.median([r["warm_s"] for r in rows])),
     }
-
-
-def _count(source) -> int:
-    return int(source.cache.conn.execute("SELECT COUNT(*) FROM phases WHERE scheme = ?",
-                                         (source.cache.scheme,)).fetchone()[0])
 
 
 def _gap(source, formula: str, energy: float) -> float | None:

@@ -25,7 +25,7 @@ import time
 import warnings
 
 import numpy as np
-from common import provenance_footer, write_results
+from common import RESULTS_DIR, provenance_footer, write_results
 from sklearn.metrics import roc_auc_score
 
 warnings.filterwarnings("ignore")
@@ -161,7 +161,7 @@ def main() -> None:
     load = os.getloadavg()
     payload = run(args)
     write_results(args.name, payload, render, load_at_start=load)
-    print(render(payload))
+    print((RESULTS_DIR / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -105,3 +105,19 @@ def test_the_shipped_reference_matches_the_default_scheme() -> None:
     phases = [r for r in read_reference(csv_path) if isinstance(r, Phase)]
     assert len(phases) == card["phases"]
     assert all(-12 < p.corrected_energy_per_atom < 1 for p in phases)
+
+
+def test_count_and_time_span_of_stored_phases(tmp_path):
+    import time
+
+    from matforge.oracles.hull_cache import FailedPhase, HullCache
+
+    cache = HullCache("test-scheme", tmp_path / "hull.sqlite")
+    assert cache.count() == 0 and cache.time_span(["NaCl"]) == 0.0
+    cache.store([FailedPhase("NaCl", "no template")])
+    time.sleep(0.2)
+    cache.store([FailedPhase("KCl", "no template")])
+    assert cache.count() == 2
+    assert 0.1 < cache.time_span(["NaCl", "KCl"]) < 60
+    assert cache.time_span(["NaCl"]) == 0.0
+    cache.close()

@@ -165,6 +165,24 @@ class HullCache:
                 return pending
             time.sleep(poll)
 
+    def count(self) -> int:
+        """Phases (and failed formulas) stored for this scheme."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM phases WHERE scheme = ?",
+                                     (self.scheme,)).fetchone()[0])
+
+    def time_span(self, formulas: list[str]) -> float:
+        """Seconds between the first and the last of `formulas` stored: the wall time of a
+        build that ran in one go (a resumed build includes the pause)."""
+        first, last = float("inf"), float("-inf")
+        for k in range(0, len(formulas), 500):
+            chunk = formulas[k:k + 500]
+            lo, hi = self.conn.execute(
+                f"SELECT MIN(created), MAX(created) FROM phases WHERE scheme = ? AND formula IN "
+                f"({_marks(chunk)})", (self.scheme, *chunk)).fetchone()
+            if lo is not None:
+                first, last = min(first, lo), max(last, hi)
+        return round(last - first, 1) if last >= first else 0.0
+
     def _stored(self, formulas: list[str]) -> list[str]:
         out = []
         for k in range(0, len(formulas), 500):

@@ -86,20 +86,6 @@ def write_reference(results: list[Phase | FailedPhase], scheme: str, out: Path,
     return csv_path, card_path
 
 
-def _build_span(cache: HullCache, formulas: list[str]) -> float:
-    """Seconds between the first and last phase of `formulas` stored in the cache: the wall
-    time of the build when it ran in one go (resumed builds include the pause)."""
-    first, last = float("inf"), float("-inf")
-    for k in range(0, len(formulas), 500):
-        chunk = formulas[k:k + 500]
-        lo, hi = cache.conn.execute(
-            f"SELECT MIN(created), MAX(created) FROM phases WHERE scheme = ? AND formula IN "
-            f"({', '.join('?' * len(chunk))})", (cache.scheme, *chunk)).fetchone()
-        if lo is not None:
-            first, last = min(first, lo), max(last, hi)
-    return round(last - first, 1) if last >= first else 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     from matforge.data.known import chemical_system, known_compositions
     from matforge.oracles.hull_sources import AutoPhases, ensure_phases
@@ -137,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m matforge.oracles.hull_reference " + " ".join(
                 argv if argv is not None else sys.argv[1:]),
             "seconds_this_run": round(time.perf_counter() - start, 1),
-            "build_wall_seconds": _build_span(auto.cache, formulas)}
+            "build_wall_seconds": auto.cache.time_span(formulas)}
     csv_path, card_path = write_reference(results, auto.scheme, Path(args.out), card)
     print(f"wrote {csv_path} ({card['phases']} phases, {card['failed']} failed) and {card_path}")
     return 0

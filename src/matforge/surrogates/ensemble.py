@@ -36,7 +36,7 @@ from matforge.surrogates.base import (
     encode_safely,
 )
 from matforge.surrogates.calibration import StdCalibrator
-from matforge.surrogates.forest import FlatForest
+from matforge.surrogates.forest import FlatForest, load_forests, save_forests
 
 FEATURIZERS = ("magpie", "magpie+fractions")
 
@@ -149,22 +149,15 @@ class EnsembleSurrogate(CalibratedPredictions):
         path = write_config(path, self.kind, target=self.target, params=self.params,
                                   calibrator=self.calibrator.to_dict(), calibrated=self.calibrated,
                                   info=self.info, n_members=len(self.members), **extra)
-        arrays: dict[str, np.ndarray] = {}
-        for i, member in enumerate(self.members):
-            arrays.update(member.arrays(f"m{i}_"))
-        np.savez_compressed(path / "weights.npz", **arrays)
+        save_forests(path, self.members, "m")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> EnsembleSurrogate:
         path = Path(path)
         cfg = cls.read_saved_config(path)
-        weights = path / "weights.npz"
-        if not weights.exists():
-            raise MatforgeError(f"{path}: missing weights.npz")
         model = cls(**cfg["params"], target=cfg.get("target", "target"), progress=False)
-        with np.load(weights, allow_pickle=False) as data:
-            model.members = [FlatForest.from_arrays(data, f"m{i}_") for i in range(cfg["n_members"])]
+        model.members = load_forests(path, cfg["n_members"], "m")
         model.restore_calibration(cfg)
         return model
 

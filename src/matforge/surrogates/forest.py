@@ -10,6 +10,7 @@ run code. The node counts are kept too: they are the covers that path-dependent 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,3 +117,19 @@ class FlatForest:
         values = np.asarray(explainer.shap_values(np.asarray(X, dtype=np.float64),
                                                   check_additivity=False))
         return values, float(np.ravel(explainer.expected_value)[0])
+
+
+def save_forests(path: Path, forests: list[FlatForest], prefix: str) -> None:
+    """All forests of a model in one `weights.npz`, keyed `{prefix}{i}_{field}`."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, forest in enumerate(forests):
+        arrays.update(forest.arrays(f"{prefix}{i}_"))
+    np.savez_compressed(path / "weights.npz", **arrays)
+
+
+def load_forests(path: Path, n: int, prefix: str) -> list[FlatForest]:
+    weights = path / "weights.npz"
+    if not weights.exists():
+        raise MatforgeError(f"{path}: missing weights.npz")
+    with np.load(weights, allow_pickle=False) as data:
+        return [FlatForest.from_arrays(data, f"{prefix}{i}_") for i in range(n)]

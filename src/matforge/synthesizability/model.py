@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from matforge.errors import MatforgeError
 from matforge.model_dir import read_config, resolve_model_dir, write_config
 from matforge.surrogates.ensemble import featurize
-from matforge.surrogates.forest import FlatForest
+from matforge.surrogates.forest import FlatForest, load_forests, save_forests
 
 KIND = "synthesizability"
 FEATURIZER = "magpie+fractions"
@@ -93,10 +93,7 @@ class PUBaggingClassifier:
         path = write_config(path, KIND, params=self.params, featurizer=FEATURIZER,
                             threshold=self.threshold, info=self.info, n_bags=len(self.bags),
                             **extra)
-        arrays: dict[str, np.ndarray] = {}
-        for i, bag in enumerate(self.bags):
-            arrays.update(bag.arrays(f"b{i}_"))
-        np.savez_compressed(path / "weights.npz", **arrays)
+        save_forests(path, self.bags, "b")
         return path
 
     @classmethod
@@ -106,8 +103,7 @@ class PUBaggingClassifier:
         if cfg.get("kind") != KIND:
             raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} model, not {KIND!r}")
         model = cls(**cfg["params"], progress=False)
-        with np.load(path / "weights.npz", allow_pickle=False) as data:
-            model.bags = [FlatForest.from_arrays(data, f"b{i}_") for i in range(cfg["n_bags"])]
+        model.bags = load_forests(path, cfg["n_bags"], "b")
         model.threshold = cfg.get("threshold")
         model.info = cfg.get("info", {})
         return model
