@@ -45,7 +45,7 @@ def timed(fn, *args):
 
 
 def tree_kind(train: list[str], test: list[str], y: np.ndarray, seed: int) -> dict:
-    from matforge.explain import grouped, tree_attributions
+    from matforge.attributions import grouped, tree_attributions
     from matforge.surrogates.ensemble import EnsembleSurrogate
 
     model = EnsembleSurrogate(n_members=5, max_iter=300, seed=seed, progress=False)
@@ -61,7 +61,7 @@ def tree_kind(train: list[str], test: list[str], y: np.ndarray, seed: int) -> di
 
 def attention_kind(train: list[str], test: list[str], y: np.ndarray, seed: int,
                    minutes: float) -> dict:
-    from matforge.explain import element_attributions
+    from matforge.attributions import element_attributions
     from matforge.surrogates.attention import AttentionSurrogate
 
     model = AttentionSurrogate(n_members=2, seed=seed, max_minutes=minutes, progress=False)
@@ -75,7 +75,7 @@ def attention_kind(train: list[str], test: list[str], y: np.ndarray, seed: int,
 
 
 def planted(train: list[str], test: list[str], seed: int) -> dict:
-    from matforge.explain import tree_attributions
+    from matforge.attributions import tree_attributions
     from matforge.surrogates.ensemble import EnsembleSurrogate, feature_names, featurize
 
     names = feature_names("magpie+fractions")

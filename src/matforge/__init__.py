@@ -83,8 +83,8 @@ _LAZY: dict[str, str] = {
     "score_synthesizability": "matforge.synthesizability",
     "synthesizability_frame": "matforge.synthesizability",
     "train_synthesizability": "matforge.synthesizability.train",
-    "Attributions": "matforge.explain",
-    "explain": "matforge.explain",
+    "Attributions": "matforge.attributions",
+    "explain": "matforge.attributions",
     # evaluation
     "EvaluationResult": "matforge.metrics.suite",
     "evaluate": "matforge.metrics.suite",

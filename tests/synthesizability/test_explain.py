@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matforge.explain import element_attributions, grouped, property_groups, tree_attributions
+from matforge.attributions import element_attributions, grouped, property_groups, tree_attributions
 from matforge.surrogates.ensemble import EnsembleSurrogate, feature_names, featurize
 
 FORMULAS = ["NaCl", "KCl", "LiF", "MgO", "CaO", "SrO", "BaO", "ZnO", "Al2O3", "TiO2", "SiO2",

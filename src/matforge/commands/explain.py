@@ -1,4 +1,4 @@
-"""`matforge explain`: a thin call into matforge.explain."""
+"""`matforge explain`: a thin call into matforge.attributions."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
     ) -> None:
         """Attribute each prediction of a surrogate to its inputs (exact Shapley values:
         TreeSHAP for tree ensembles, per element for the neural models)."""
-        from matforge.explain import explain_file
+        from matforge.attributions import explain_file
 
         paths = explain_file(model, input, out)
         typer.echo("wrote " + " and ".join(str(p) for p in paths))

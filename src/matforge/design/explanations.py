@@ -4,7 +4,7 @@ Every ranked candidate gets the shipped synthesizability score (unless an oracle
 already measured it). When the campaign screens with a tree-ensemble surrogate, the top
 candidates also get the readable groups of features (one elemental property's Magpie
 statistics, the atomic fractions, ...) that push its prediction up and down most, from
-exact TreeSHAP (`matforge.explain`).
+exact TreeSHAP (`matforge.attributions`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def campaign_surrogate(spec: CampaignSpec) -> str | None:
 def explain_top(final: pd.DataFrame, spec: CampaignSpec) -> dict[str, Any] | None:
     """Grouped attributions of the surrogate for the top candidates (None without a tree
     surrogate): a table of reasons and the mean |attribution| per group."""
-    from matforge.explain import explain
+    from matforge.attributions import explain
 
     model_dir = campaign_surrogate(spec)
     if model_dir is None or not len(final):
