@@ -5,8 +5,9 @@
 - `summary.json`: counts, best, stability and S.U.N. counts, novelty reference, timings;
 - `report.html`: self-contained (offline plotly): funnel, the surrogate's calibration when
   the campaign screens with one, each candidate's synthesizability, the surrogate's reasons
-  for the top candidates (exact TreeSHAP, per feature group), stability counts and hull diagrams of the top candidates'
-  chemical systems, the ranked table, best-so-far and Pareto plots, 3D structures.
+  for the top candidates (exact TreeSHAP, per feature group), stability counts and hull
+  diagrams of the top candidates' chemical systems, the ranked table, best-so-far and Pareto
+  plots, 3D structures.
 """
 
 from __future__ import annotations
