@@ -66,15 +66,9 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def test_decoys(data, n: int, seed: int) -> list[str]:
-    from matforge.data.known import known_compositions
-    from matforge.synthesizability.data import random_decoys, system_split
+    from matforge.synthesizability.data import random_in_split
 
-    taken = known_compositions().formulas | {f for fs in data.positives.values() for f in fs}
-    out: list[str] = []
-    while len(out) < n:
-        batch = random_decoys(4 * n, taken | set(out), seed=seed + len(out))
-        out += [f for f in batch if system_split(f) == "test"][: n - len(out)]
-    return out
+    return random_in_split(n, "test", data, seed, batch=4 * n)
 
 
 def hull_screen(data, seed: int):

@@ -122,3 +122,16 @@ def random_decoys(n: int, known: frozenset[str] | set[str], seed: int = 0,
     if len(out) < n:
         raise MatforgeError(f"found only {len(out)} of {n} decoys in {max_tries} tries")
     return list(out)
+
+
+def random_in_split(n: int, split: str, data: PUData, seed: int, batch: int) -> list[str]:
+    """n random decoys (see `random_decoys`) whose chemical systems fall in `split`, none of
+    them known or a positive; drawn `batch` at a time until there are n."""
+    from matforge.data.known import known_compositions
+
+    taken = known_compositions().formulas | {f for fs in data.positives.values() for f in fs}
+    out: list[str] = []
+    while len(out) < n:
+        draws = random_decoys(batch, taken | set(out), seed=seed + len(out))
+        out += [f for f in draws if system_split(f) == split][: n - len(out)]
+    return out

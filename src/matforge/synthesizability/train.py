@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from matforge.synthesizability.data import PUData, load_pu_data, random_decoys, system_split
+from matforge.synthesizability.data import PUData, load_pu_data, random_in_split
 from matforge.synthesizability.model import PUBaggingClassifier
 
 
@@ -18,11 +18,7 @@ def random_unlabelled(n: int, data: PUData, seed: int) -> list[str]:
     """Random charge-balanced compositions in training chemical systems only, added to the
     unlabelled set as SynthNN does with its artificial formulas: without them a model of
     'experimental versus computed' has never seen a composition nobody would compute."""
-    from matforge.data.known import known_compositions
-
-    taken = known_compositions().formulas | {f for fs in data.positives.values() for f in fs}
-    draws = random_decoys(int(n * 1.3) + 10, taken, seed=seed)
-    return [f for f in draws if system_split(f) == "train"][:n]
+    return random_in_split(n, "train", data, seed, batch=int(n * 1.3) + 10)
 
 
 def precision_lower_bound(pos_scores: np.ndarray, unl_scores: np.ndarray,
