@@ -1,0 +1,52 @@
+"""README.md's benchmark tables are generated from benchmarks/results/*.json and must not drift.
+
+Reads only the committed result files (no data sets, no models): fails when README.md's block
+between the results markers differs from what benchmarks/readme_table.py renders now, or when a
+result JSON is shown by no row family. Fix with `python benchmarks/readme_table.py`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _renderer():
+    spec = importlib.util.spec_from_file_location("readme_table",
+                                                  ROOT / "benchmarks" / "readme_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_block_matches_the_result_files():
+    mod = _renderer()
+    text = (ROOT / "README.md").read_text()
+    assert text.count("<!-- results:start") == 1 and text.count(mod.END) == 1
+    block = text[text.index("<!-- results:start"):text.index(mod.END) + len(mod.END)]
+    assert block == mod.render(), (
+        "README.md's results tables differ from benchmarks/results/*.json: "
+        "run `python benchmarks/readme_table.py`")
+
+
+def test_every_result_file_has_a_row_family():
+    mod = _renderer()
+    results = mod.Results()
+    mod.render(results)
+    unused = sorted(set(results.names) - results.used)
+    assert not unused, (f"no README row family reads {unused}: add one function and one Section "
+                        "line in benchmarks/readme_table.py (see its docstring)")
+
+
+def test_tables_are_well_formed(tmp_path):
+    mod = _renderer()
+    block = mod.render()
+    for line in block.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|")
+    # A family whose files are absent renders nothing rather than failing.
+    assert mod.render(mod.Results(tmp_path)) == f"{mod.START}\n\n{mod.END}"
