@@ -39,11 +39,15 @@ def test_pareto_and_hypervolume_2d():
 def test_spec_yaml_and_overrides(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("objectives: ['band_gap:1.5..2.5', 'e:min']\nbudget: 40\n"
-                   "oracle: lookup:truth.csv\nstrategy: {name: genetic, options: {population: 5}}\n"
+                   "oracle: lookup:truth.csv\nstrategy: {name: genetic, options: {surrogate: forest}}\n"
                    "constraints: {forbidden_elements: [Pb]}\n")
     spec = load_spec(cfg, budget=60, strategy="bayesopt", pool="p.csv")
     assert spec.budget == 60 and spec.strategy.name == "bayesopt"
-    assert spec.strategy.options == {"population": 5}
+    assert spec.strategy.options == {"surrogate": "forest"}
+    # the YAML's options stay with an overridden name, and must fit that strategy's options
+    cfg.write_text(cfg.read_text().replace("surrogate: forest", "population: 5"))
+    with pytest.raises(MatforgeError, match="strategy bayesopt: unknown option 'population'"):
+        load_spec(cfg, strategy="bayesopt")
     assert [o.goal for o in spec.objectives] == ["range", "min"]
     assert spec.oracle.kind == "lookup" and spec.source.pool == "p.csv"
     with pytest.raises(MatforgeError):

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import typer
 
+from matforge import registry
 from matforge.errors import MatforgeError
 
 DEFAULT_DATA = "mp-e-hull,mp-transport,oqmd-bandgap"
 
-KINDS = {
-    "composition-transformer": "matforge.generators.composition.transformer:TransformerGenerator",
-    "composition-vae": "matforge.generators.composition.vae:VAEGenerator",
-    "composition-gan": "matforge.generators.composition.gan:GANGenerator",
-    "composition-blank": "matforge.generators.composition.blank:BlankFillingGenerator",
-}
+# The generator kinds (`matforge.registry`) with a `matforge train KIND` command here
+TRAINABLE = ("composition-transformer", "composition-vae", "composition-gan",
+             "composition-blank")
 
 
 def train_composition(kind: str, data: str, out: Path, condition_on: list[str] | None,
@@ -28,8 +25,7 @@ def train_composition(kind: str, data: str, out: Path, condition_on: list[str] |
     set_threads()
     if max_minutes <= 0:
         raise MatforgeError("--max-minutes must be positive")
-    module, cls_name = KINDS[kind].split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+    cls = registry.get("generator", kind).load()
     frame = load_training_data(data)
     conds = [c.strip() for c in (condition_on or []) for c in c.split(",") if c.strip()]
     gen = cls(condition_on=conds, **options)
@@ -64,5 +60,5 @@ def _command(kind: str):
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
-    for kind in KINDS:
+    for kind in TRAINABLE:
         train_app.command(kind)(_command(kind))

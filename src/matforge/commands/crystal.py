@@ -9,22 +9,38 @@ import typer
 
 from matforge.errors import MatforgeError
 
-BUILTIN = ("template", "random")
-
 
 def load_csp_model(name_or_dir: str) -> Any:
-    """A CSP model: a shipped name (perov-5, carbon-24, template), 'random' (pyxtal), or a
-    model directory. Every CSP model has `propose(composition, k, seed)`."""
-    from matforge.generators.base import load_generator
+    """A structure predictor: one registered in `matforge.registry` (kind "csp", e.g.
+    'random', pyxtal), or a shipped model / model directory of a generator that declares
+    `predicts_structures` (perov-5, carbon-24, template). Each has `propose(composition, k,
+    seed)`."""
+    from matforge import registry
+    from matforge.errors import did_you_mean
+    from matforge.generators.base import (
+        SHIPPED_MODELS,
+        load_generator,
+        read_config,
+        resolve_model_dir,
+    )
 
-    if name_or_dir == "random":
-        from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
-
-        return RandomSymmetricCSP()
-    model = load_generator(name_or_dir)
-    if not hasattr(model, "propose"):
-        raise MatforgeError(f"model {name_or_dir!r} ({model.kind}) does not predict structures")
-    return model
+    predictor = registry.find("csp", name_or_dir)
+    if predictor is not None:
+        return predictor.load()()
+    try:
+        path = resolve_model_dir(name_or_dir)
+    except MatforgeError:  # neither registered nor a directory: a misspelt name?
+        names = [*registry.names("csp"), *(p.name for p in SHIPPED_MODELS.iterdir())]
+        hint = did_you_mean(name_or_dir, names)
+        if not hint:
+            raise
+        raise MatforgeError(f"unknown structure predictor {name_or_dir!r}{hint}") from None
+    kind = str(read_config(path).get("kind"))
+    if not registry.get("generator", kind).supports("predicts_structures"):
+        raise MatforgeError(f"model {name_or_dir!r} ({kind}) does not predict structures "
+                            f"(structure predictors: {', '.join(registry.names('csp'))}, "
+                            "or a crystal model)")
+    return load_generator(name_or_dir)
 
 
 def run_csp(model: Any, formulas: list[str], ids: list[Any], n_samples: int, seed: int

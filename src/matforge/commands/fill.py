@@ -17,13 +17,14 @@ from matforge.errors import MatforgeError
 
 def fill_table(model: str, formula: str, mask: list[str], top_k: int) -> list[dict]:
     """Ranked completions with probabilities and the strict SMACT verdict of each."""
+    from matforge import registry
     from matforge.chem import check_composition
     from matforge.generators.base import load_generator
 
     if top_k < 1:
         raise MatforgeError("--top must be at least 1")
     gen = load_generator(model)
-    if not hasattr(gen, "fill_ranked"):
+    if not registry.get("generator", gen.kind).supports("fill"):
         raise MatforgeError(f"{model} is a {gen.kind} model; `fill` needs a composition-blank "
                             "model (train one with `matforge train composition-blank`)")
     rows = gen.fill_ranked(formula, top_k=top_k, mask=mask)

@@ -51,8 +51,7 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             "compositions it cannot place are resampled"),
     ) -> None:
         """Sample compositions or structures from a trained generator into a CSV."""
-        import inspect
-
+        from matforge import registry
         from matforge.candidate import write_candidates
         from matforge.generators.base import load_generator
 
@@ -62,17 +61,15 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         flags = {"reject_invalid": ("--valid-only", valid_only),
                  "novel_only": ("--novel-only", novel_only)}
         options = {key: True for key, (_, on) in flags.items() if on}
-        accepted = inspect.signature(generator.sample).parameters
-        unsupported = [flags[k][0] for k in options if k not in accepted]
+        # what the generator can do is declared in the registry, not read off its signature
+        declared = registry.get("generator", generator.kind)
+        unsupported = [flags[k][0] for k in options if not declared.supports(k)]
         if unsupported:
             raise MatforgeError(f"{generator.kind} does not support {', '.join(unsupported)}")
         if temperature is not None:
             if temperature <= 0:
                 raise MatforgeError("--temperature must be positive")
-            sample_formulas = getattr(generator, "sample_formulas", None)
-            takes = sample_formulas is not None and \
-                "temperature" in inspect.signature(sample_formulas).parameters
-            if not takes and "temperature" not in getattr(generator, "sampling", {}):
+            if not declared.supports("temperature"):
                 raise MatforgeError(f"{generator.kind} does not support --temperature")
             options["temperature"] = temperature
         cond = parse_conditions(condition) or None

@@ -95,6 +95,8 @@ class Campaign:
                  progress: bool = True, overrides: dict[str, Any] | None = None,
                  deadline: float | None = None):
         """`deadline` (time.monotonic()) overrides the spec's max_minutes for this run."""
+        if spec is not None:  # options set after loading are checked before a folder is made
+            spec.check_plugins()
         self.out = Path(out)
         db = self.out / DB_NAME
         if db.exists() and not resume:

@@ -7,7 +7,6 @@ that names it and the nearest valid key.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from matforge.chem.geometry import StructureLimits
 from matforge.chem.oxidation import DEFAULT_OXIDATION_SET
 from matforge.design.objectives import Objective, OutcomeConstraint
-from matforge.errors import MatforgeError
+from matforge.errors import MatforgeError, did_you_mean
 
 STRICT = ConfigDict(extra="forbid")
 
@@ -69,29 +68,27 @@ class OracleSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     stages: list[OracleSpec] = Field(default_factory=list)
 
+    def check(self) -> None:
+        """A registered kind, with what it needs and options its options model accepts
+        (each chain stage too); one line naming a misspelt option."""
+        from matforge.oracles.plugins import check_oracle
+
+        for st in [self, *self.stages]:
+            check_oracle(st.kind, st.target, st.args, st.timeout, st.stages, **st.options)
+
     @classmethod
     def parse(cls, text: str) -> OracleSpec:
+        """`KIND[:TARGET]` (`command:PROG ARGS...`); the kind must be registered, and what it
+        needs (a table, a program, a model) is checked with the campaign spec."""
+        from matforge import registry
+
         kind, _, rest = text.partition(":")
         kind = kind.strip().lower()
-        if kind in ("chgnet", "sevennet", "synthesizability"):
-            return cls(kind=kind, target=rest or None)
-        if kind == "lookup":
-            if not rest:
-                raise MatforgeError("--oracle lookup needs a file: lookup:FILE.csv")
-            return cls(kind="lookup", target=rest)
+        registry.get("oracle", kind)  # an unknown kind: one did-you-mean line
         if kind == "command":
-            parts = rest.split()
-            if not parts:
-                raise MatforgeError("--oracle command needs a program: command:PROG")
-            return cls(kind="command", target=parts[0], args=parts[1:])
-        if kind in ("plugin", "surrogate"):
-            if not rest:
-                raise MatforgeError(f"--oracle {kind} needs a target: "
-                                    + ("plugin:module:attr" if kind == "plugin"
-                                       else "surrogate:MODEL_DIR"))
-            return cls(kind=kind, target=rest)
-        raise MatforgeError(f"unknown oracle '{text}' (use lookup:FILE, chgnet, sevennet, "
-                            "command:PROG, plugin:module:attr, surrogate:DIR, synthesizability)")
+            program, *args = rest.split() or [None]
+            return cls(kind=kind, target=program, args=args)
+        return cls(kind=kind, target=rest or None)
 
 
 class StrategySpec(BaseModel):
@@ -99,6 +96,18 @@ class StrategySpec(BaseModel):
 
     name: str = "bayesopt"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registered(self) -> StrategySpec:
+        """The name and options must fit a registered strategy's options model (one line
+        naming a misspelt option). The options are stored as given, not with defaults."""
+        self.check()
+        return self
+
+    def check(self) -> None:
+        from matforge import registry
+
+        registry.get("strategy", self.name).validate(self.options)
 
 
 class CampaignSpec(BaseModel):
@@ -141,11 +150,28 @@ class CampaignSpec(BaseModel):
     def _batch_for_potentials(self) -> CampaignSpec:
         """A CHGNet/SevenNet oracle relaxes a step's candidates together unless the spec
         names an executor: one call per candidate would relax them one at a time."""
+        from matforge import registry
+
         stages = self.oracle.stages if self.oracle.kind == "chain" else [self.oracle]
+        batched = [registry.find("oracle", s.kind) for s in stages]
         if "executor" not in self.model_fields_set and \
-                any(s.kind in ("chgnet", "sevennet") for s in stages):
+                any(p is not None and p.supports("batched") for p in batched):
             self.executor = "batch"
         return self
+
+    @model_validator(mode="after")
+    def _oracle_registered(self) -> CampaignSpec:
+        """A given oracle (and each chain stage) must be a registered kind with options its
+        options model accepts. A spec without an oracle is checked when it runs."""
+        if "oracle" in self.model_fields_set:
+            self.oracle.check()
+        return self
+
+    def check_plugins(self) -> None:
+        """Strategy and oracle against their registered options models, for options changed
+        after loading (`--option`, code): a campaign checks this before making its folder."""
+        self.strategy.check()
+        self.oracle.check()
 
     @field_validator("outcome_constraints", mode="before")
     @classmethod
@@ -226,5 +252,4 @@ def _suggestion(loc: tuple) -> str:
                       if isinstance(a, type) and issubclass(a, BaseModel)), None)
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(str(loc[-1]), model.model_fields)

@@ -1,4 +1,8 @@
-"""Oracle plug-ins and the one factory that turns an oracle spec into an Oracle.
+"""Oracle factories and plug-ins: what `matforge.registry` builds an oracle spec with.
+
+Every oracle kind is registered in `matforge.registry` with a factory here and its options
+model (`extra="forbid"`: a misspelt option is one did-you-mean line). `build_oracle` is the
+one way an oracle spec becomes an Oracle.
 
 A plug-in is any importable callable or Oracle subclass, named `module:attr`, or registered by
 a package under the entry-point group `matforge.oracles`. A plain function
@@ -7,17 +11,21 @@ a package under the entry-point group `matforge.oracles`. A plain function
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from matforge import registry
 from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
 from matforge.oracles.base import Oracle, PerCandidateOracle
 
-ENTRY_POINT_GROUP = "matforge.oracles"
+ENTRY_POINT_GROUP = registry.ENTRY_POINT_GROUPS["oracle"]
+STRICT = ConfigDict(extra="forbid")
+# Fields of an oracle spec (besides `options`) that a factory may declare in its options model
+SPEC_FIELDS = ("target", "args", "timeout", "stages")
 
 
 class FunctionOracle(PerCandidateOracle):
@@ -35,24 +43,16 @@ class FunctionOracle(PerCandidateOracle):
 
 
 def load_plugin(target: str, **options: Any) -> Oracle:
-    """`module:attr` or an entry-point name; classes are built with `options`."""
-    obj = None
-    if ":" in target:
-        module, _, attr = target.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise MatforgeError(f"oracle plug-in {target}: {exc}") from None
-    else:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == target:
-                obj = ep.load()
-                break
-        if obj is None:
-            raise MatforgeError(f"no oracle plug-in named {target!r} (use module:attr or an "
-                                f"entry point in group {ENTRY_POINT_GROUP})")
+    """`module:attr` or the name of an entry point in group `matforge.oracles`: an Oracle
+    class is built with `options`, an Oracle instance used as is, a function wrapped."""
+    plugin = registry.Plugin("oracle", target, target) if ":" in target \
+        else registry.get("oracle", target)
+    obj = plugin.load()
     if inspect.isclass(obj) and issubclass(obj, Oracle):
-        return obj(**options)
+        try:
+            return obj(**options)
+        except TypeError as exc:  # an option the plug-in does not take
+            raise MatforgeError(f"oracle plug-in {target}: {exc}") from None
     if isinstance(obj, Oracle):
         return obj
     if callable(obj):
@@ -61,48 +61,133 @@ def load_plugin(target: str, **options: Any) -> Oracle:
 
 
 def build_oracle(kind: str, target: str | None = None, args: list[str] | None = None,
-                 timeout: float = 600.0, columns: list[str] | None = None,
-                 stages: list[Any] | None = None, **options: Any) -> Oracle:
+                 timeout: float = 600.0, stages: list[Any] | None = None,
+                 **options: Any) -> Oracle:
     """The Oracle named by a campaign's oracle spec (`stages`: OracleSpecs of a chain)."""
-    if kind == "chain":
-        from matforge.oracles.chain import ChainOracle
+    plugin, opts = check_oracle(kind, target, args, timeout, stages, **options)
+    oracle = plugin.load()(**dict(opts))
+    if not isinstance(oracle, Oracle):
+        raise MatforgeError(f"oracle {kind}: its factory returned {type(oracle).__name__}, "
+                            "not an Oracle")
+    return oracle
 
-        if not stages:
-            raise MatforgeError("a chain oracle needs stages")
-        return ChainOracle([build_oracle(st.kind, st.target, st.args, st.timeout,
-                                         stages=st.stages, **st.options) for st in stages])
-    if kind == "surrogate":
-        from matforge.oracles.chain import SurrogateOracle
 
-        if not target:
-            raise MatforgeError("the surrogate oracle needs a model directory (surrogate:DIR)")
-        return SurrogateOracle(target)
-    if kind == "synthesizability":
-        from matforge.oracles.synthesizability import SynthesizabilityOracle
+def check_oracle(kind: str, target: str | None = None, args: list[str] | None = None,
+                 timeout: float = 600.0, stages: list[Any] | None = None,
+                 **options: Any) -> tuple[registry.Plugin, BaseModel]:
+    """The registered oracle kind and its validated options (one-line errors), without
+    building it: a spec is checked when it is loaded, before a run folder is made.
 
-        return SynthesizabilityOracle(target)
-    if kind == "lookup":
-        from matforge.oracles.lookup import LookupOracle
+    The spec's target, args, timeout and stages count as options where the kind's options
+    model declares them (a lookup table is its `target`), and are ignored elsewhere."""
+    plugin = registry.get("oracle", kind)
+    declared = plugin.options_model().model_fields
+    spec = {"target": target, "args": list(args or []), "timeout": timeout,
+            "stages": list(stages or [])}
+    given = {k: v for k, v in spec.items() if k in declared and v not in (None, [])}
+    return plugin, plugin.validate({**given, **options})
 
-        if not target:
-            raise MatforgeError("the lookup oracle needs a table (lookup:FILE.csv)")
-        return LookupOracle(target, columns=options.pop("columns", columns), **options)
-    if kind == "command":
-        from matforge.oracles.command import CommandOracle
 
-        if not target:
-            raise MatforgeError("the command oracle needs a program (command:PROG)")
-        return CommandOracle(target, args=args, timeout=timeout, **options)
-    if kind == "plugin":
-        if not target:
-            raise MatforgeError("the plugin oracle needs module:attr")
-        return load_plugin(target, **options)
-    if kind in ("chgnet", "sevennet"):
-        from matforge.oracles.stability import StabilityOracle
+# -- options models and factories of the built-in kinds ---------------------------------------
+class LookupOptions(BaseModel):
+    model_config = STRICT
 
-        options.setdefault("progress", False)  # the campaign shows its own progress bar
-        try:
-            return StabilityOracle(model=kind, **options)
-        except TypeError as exc:  # an option the oracle does not take
-            raise MatforgeError(f"the {kind} oracle: {exc}") from None
-    raise MatforgeError(f"unknown oracle kind {kind!r}")
+    target: str = Field(..., description="a table: lookup:FILE.csv or a data set name")
+    columns: list[str] | None = None  # None: every numeric column
+    split: str = "all"
+    delay: float = Field(0.0, ge=0)  # seconds per call (tests of interruption)
+    rename: dict[str, str] | None = None
+
+
+def lookup_oracle(target: str, **options: Any) -> Oracle:
+    from matforge.oracles.lookup import LookupOracle
+
+    return LookupOracle(target, **options)
+
+
+class CommandOptions(BaseModel):
+    model_config = STRICT
+
+    target: str = Field(..., description="a program: command:PROG")
+    args: list[str] = Field(default_factory=list)
+    timeout: float = Field(600.0, gt=0)
+    workdir: str | None = None
+    keep: bool = False
+
+
+def command_oracle(target: str, **options: Any) -> Oracle:
+    from matforge.oracles.command import CommandOracle
+
+    return CommandOracle(target, **options)
+
+
+class PluginOptions(BaseModel):
+    # The one open model: a plug-in's own options pass through to its constructor, which
+    # checks them (a wrong one is a one-line error from `load_plugin`).
+    model_config = ConfigDict(extra="allow")
+
+    target: str = Field(..., description="plugin:module:attr or an entry-point name")
+
+
+def plugin_oracle(target: str, **options: Any) -> Oracle:
+    return load_plugin(target, **options)
+
+
+class ModelDirOptions(BaseModel):
+    model_config = STRICT
+
+    target: str = Field(..., description="a model directory: surrogate:MODEL_DIR")
+
+
+def surrogate_oracle(target: str) -> Oracle:
+    from matforge.oracles.chain import SurrogateOracle
+
+    return SurrogateOracle(target)
+
+
+class OptionalModelDirOptions(BaseModel):
+    model_config = STRICT
+
+    target: str | None = None  # None: the shipped model
+
+
+def synthesizability_oracle(target: str | None = None) -> Oracle:
+    from matforge.oracles.synthesizability import SynthesizabilityOracle
+
+    return SynthesizabilityOracle(target)
+
+
+class ChainOptions(BaseModel):
+    model_config = STRICT
+
+    stages: list[Any] = Field(..., min_length=1, description="the stages' oracle specs")
+
+
+def chain_oracle(stages: list[Any]) -> Oracle:
+    from matforge.oracles.chain import ChainOracle
+
+    return ChainOracle([build_oracle(st.kind, st.target, st.args, st.timeout,
+                                     stages=st.stages, **st.options) for st in stages])
+
+
+class StabilityOptions(BaseModel):
+    model_config = STRICT
+
+    hull: str | None = None  # auto, mp, or a file / data set of phases (None: the default)
+    fmax: float = Field(0.1, gt=0)
+    steps: int = Field(300, ge=0)
+    csp: Literal["template", "none"] = "template"
+    update_structures: bool = True
+    progress: bool = False  # the campaign shows its own progress bar
+
+
+def chgnet_oracle(**options: Any) -> Oracle:
+    from matforge.oracles.stability import StabilityOracle
+
+    return StabilityOracle(model="chgnet", **options)
+
+
+def sevennet_oracle(**options: Any) -> Oracle:
+    from matforge.oracles.stability import StabilityOracle
+
+    return StabilityOracle(model="sevennet", **options)

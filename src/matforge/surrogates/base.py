@@ -7,7 +7,6 @@ A surrogate maps materials to a property with an uncertainty: `fit(X, y)` and
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -15,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from pymatgen.core import Composition, Structure
 
+from matforge import registry
 from matforge.candidate import Candidate
 from matforge.data.readers import parse_formula
 from matforge.errors import MatforgeError
@@ -25,14 +25,6 @@ from matforge.surrogates.calibration import (
     calibrator_from_dict,
     fit_calibrator,
 )
-
-# kind (as written in config.json) -> "module:Class"
-SURROGATE_KINDS: dict[str, str] = {
-    "ensemble": "matforge.surrogates.ensemble:EnsembleSurrogate",
-    "attention": "matforge.surrogates.attention:AttentionSurrogate",
-    "blend": "matforge.surrogates.blend:BlendSurrogate",
-    "structure": "matforge.surrogates.structure:StructureSurrogate",
-}
 
 
 @runtime_checkable
@@ -151,11 +143,12 @@ class CalibratedPredictions:
 
 
 def load_surrogate(path: str | Path) -> Surrogate:
-    """Rebuild a saved surrogate of any registered kind from its directory."""
+    """Rebuild a saved surrogate of any registered kind (`matforge.registry`) from its
+    directory."""
     path = resolve_model_dir(path)
     kind = read_config(path).get("kind")
-    if kind not in SURROGATE_KINDS:
-        raise MatforgeError(f"{path}: unknown surrogate kind {kind!r} "
-                            f"(known: {', '.join(sorted(SURROGATE_KINDS))})")
-    module, cls_name = SURROGATE_KINDS[kind].split(":")
-    return getattr(importlib.import_module(module), cls_name).load(path)
+    try:
+        plugin = registry.get("surrogate", str(kind))
+    except MatforgeError as exc:
+        raise MatforgeError(f"{path}: {exc}") from None
+    return plugin.load().load(path)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from matforge.candidate import Candidate
 from matforge.design.objectives import Objective
@@ -84,11 +85,26 @@ class Selection:
         return out
 
 
+class StrategyOptions(BaseModel):
+    """Options every strategy takes; each strategy's options model extends this one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    featurizer: str = "magpie"  # the campaign's composition features (`ctx.features`)
+
+
 class Strategy(ABC):
+    """A strategy is built with its options model, validated by `make_strategy`
+    (`matforge.registry` names the model of each registered strategy)."""
+
     name = "strategy"
     needs_pool = False
 
-    def __init__(self, **options: Any):
+    def __init__(self, options: StrategyOptions | None = None):
+        if options is None:  # built directly: the registered model's defaults
+            from matforge import registry
+
+            options = registry.get("strategy", self.name).validate({})
         self.options = options
 
     @abstractmethod

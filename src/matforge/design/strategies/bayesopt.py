@@ -6,6 +6,8 @@ acquisition=parego)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from matforge.design.acquisition import (
@@ -21,9 +23,21 @@ from matforge.design.strategies.base import (
     Context,
     Selection,
     Strategy,
+    StrategyOptions,
     candidates_from,
     random_selection,
 )
+
+
+class BayesOptOptions(StrategyOptions):
+    model: Literal["gp", "ensemble"] = "gp"
+    # qei|qucb|qnehvi|parego; None: qei for one objective, qnehvi for several
+    acquisition: str | None = None
+    beta: float = 2.0  # qUCB exploration weight
+    pca: int | None = 16  # GP input dimensions (None: every feature)
+    surrogate: str = "forest"  # forest|ensemble, for model=ensemble
+    members: int = 8
+    max_iter: int = 100
 
 
 class BayesOpt(Strategy):
@@ -39,9 +53,8 @@ class BayesOpt(Strategy):
         if len(formulas) < 5 or not cands:
             return random_selection(ctx, cands, verdicts)
         names = [c.formula for c in cands]
-        acq = str(o.get("acquisition", "qei" if len(ctx.objectives) == 1 else "qnehvi")).lower()
-        model = str(o.get("model", "gp")).lower()
-        if model == "ensemble":
+        acq = (o.acquisition or ("qei" if len(ctx.objectives) == 1 else "qnehvi")).lower()
+        if o.model == "ensemble":
             return self._ensemble(ctx, cands, names, formulas, Y, U, acq, verdicts)
         return self._gp(ctx, cands, names, formulas, Y, acq, verdicts)
 
@@ -51,8 +64,7 @@ class BayesOpt(Strategy):
         o = self.options
         pool_f = ctx.features(names)
         hist_f = ctx.features(formulas)
-        pca = o.get("pca", 16)
-        enc = PoolEncoder(np.vstack([pool_f, hist_f]), n_components=int(pca) if pca else None)
+        enc = PoolEncoder(np.vstack([pool_f, hist_f]), n_components=o.pca or None)
         Xp, Xh = enc(pool_f), enc(hist_f)
         allx = np.vstack([Xp, Xh])
         bounds = np.stack([allx.min(axis=0), allx.max(axis=0) + 1e-9])
@@ -60,7 +72,7 @@ class BayesOpt(Strategy):
         tX = torch.as_tensor(Xp, dtype=torch.double)
         idx, values = botorch_select(gp, tX, ctx.batch_size, ctx.objectives,
                                      torch.as_tensor(Y, dtype=torch.double), acquisition=acq,
-                                     beta=float(o.get("beta", 2.0)),
+                                     beta=o.beta,
                                      seed=ctx.seed * 1000 + ctx.step,
                                      X_baseline=torch.as_tensor(Xh, dtype=torch.double))
         mean, std = gp_mean_std(gp, Xp[idx])
@@ -70,8 +82,7 @@ class BayesOpt(Strategy):
     def _ensemble(self, ctx: Context, cands, names, formulas, Y, U, acq, verdicts) -> Selection:
         o = self.options
         S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step,
-                             members=int(o.get("members", 8)), max_iter=int(o.get("max_iter", 100)),
-                             kind=str(o.get("surrogate", "forest")))
+                             members=o.members, max_iter=o.max_iter, kind=o.surrogate)
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
         if len(ctx.objectives) == 2 and acq in ("qnehvi", "qehvi"):
             acq = "qehvi"
@@ -85,7 +96,7 @@ class BayesOpt(Strategy):
                 samples = chebyshev(Us, w, lo, hi)
                 best = float(chebyshev(U, w, lo, hi).max())
             if acq == "qucb":
-                idx, gains = greedy_qucb(samples, ctx.batch_size, float(o.get("beta", 2.0)))
+                idx, gains = greedy_qucb(samples, ctx.batch_size, o.beta)
             else:
                 idx, gains = greedy_qei(samples, best, ctx.batch_size)
         return Selection([cands[i] for i in idx], mean=S.mean(axis=0)[idx],

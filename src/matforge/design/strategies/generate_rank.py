@@ -10,9 +10,17 @@ from matforge.design.strategies.base import (
     Context,
     Selection,
     Strategy,
+    StrategyOptions,
     candidates_from,
     random_selection,
 )
+
+
+class GenerateRankOptions(StrategyOptions):
+    kappa: float = 0.5  # UCB weight of the utility's std
+    surrogate: str = "forest"  # forest|ensemble
+    members: int = 8
+    max_iter: int = 100
 
 
 class GenerateRank(Strategy):
@@ -26,8 +34,7 @@ class GenerateRank(Strategy):
             return random_selection(ctx, cands, verdicts, "too little data: random")
         names = [c.formula for c in cands]
         score, raw_mean, raw_std = surrogate_reward(
-            ctx, names, float(o.get("kappa", 0.5)), str(o.get("surrogate", "forest")),
-            members=int(o.get("members", 8)), max_iter=int(o.get("max_iter", 100)))
+            ctx, names, o.kappa, o.surrogate, members=o.members, max_iter=o.max_iter)
         order = np.argsort(-score)[: ctx.batch_size]
         scored = [{"formula": names[i], "mean": raw_mean[i].tolist(), "std": raw_std[i].tolist(),
                    "acquisition": float(score[i])}

@@ -15,12 +15,20 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from pydantic import Field
 from pymatgen.core import Composition, Element
 
 from matforge.candidate import Candidate
 from matforge.design.objectives import pareto_mask
 from matforge.design.strategies._models import ensemble_samples
-from matforge.design.strategies.base import Context, Selection, Strategy, filter_new, random_pick
+from matforge.design.strategies.base import (
+    Context,
+    Selection,
+    Strategy,
+    StrategyOptions,
+    filter_new,
+    random_pick,
+)
 
 _EXCLUDED = {"He", "Ne", "Ar", "Kr", "Xe", "Rn", "Tc", "Pm", "Po", "At", "Fr", "Ra"}
 
@@ -104,6 +112,15 @@ def fitness(U: np.ndarray) -> np.ndarray:
     return -rank
 
 
+class GeneticOptions(StrategyOptions):
+    population: int = Field(20, ge=1)  # parents kept
+    children: int = Field(20, ge=1)  # offspring per batch slot
+    p_crossover: float = Field(0.3, ge=0, le=1)
+    surrogate: str = "forest"  # forest|ensemble|none
+    screen: int = Field(5, ge=1)  # offspring screened per batch slot
+    kappa: float = 1.0
+
+
 class Genetic(Strategy):
     """options: population (parents kept), children (per batch slot), p_crossover,
     surrogate (forest|ensemble|none: screen `screen` x batch offspring by UCB), kappa."""
@@ -118,11 +135,11 @@ class Genetic(Strategy):
 
             return RandomSearch().propose(ctx)
         fit = fitness(U)
-        pop = np.argsort(-fit)[: int(o.get("population", 20))]
+        pop = np.argsort(-fit)[: o.population]
         parents = [Candidate(formulas[i]) for i in pop]
         pfit = fit[pop]
-        n_children = ctx.batch_size * int(o.get("children", 20))
-        p_cx = float(o.get("p_crossover", 0.3))
+        n_children = ctx.batch_size * o.children
+        p_cx = o.p_crossover
         rng = ctx.rng
         raw: list[Candidate] = []
         for _ in range(n_children):
@@ -142,8 +159,8 @@ class Genetic(Strategy):
             verdicts: list[dict] = []
         else:
             kids, verdicts = filter_new(ctx, raw)
-        surrogate = str(o.get("surrogate", "forest")).lower()
-        want = ctx.batch_size * (int(o.get("screen", 5)) if surrogate != "none" else 1)
+        surrogate = o.surrogate.lower()
+        want = ctx.batch_size * (o.screen if surrogate != "none" else 1)
         if len(kids) > want:
             kids = [kids[i] for i in sorted(random_pick(ctx, kids, want))]
         if len(kids) < want and ctx.pool:
@@ -158,7 +175,7 @@ class Genetic(Strategy):
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
         lo, hi = U.min(axis=0), U.max(axis=0)
         scale = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-        score = ((Us.mean(0) + float(o.get("kappa", 1.0)) * Us.std(0) - lo) / scale).mean(1)
+        score = ((Us.mean(0) + o.kappa * Us.std(0) - lo) / scale).mean(1)
         order = np.argsort(-score)[: ctx.batch_size]
         return Selection([kids[i] for i in order], mean=S.mean(0)[order], std=S.std(0)[order],
                          acquisition=score[order], verdicts=verdicts, info=info)

@@ -33,15 +33,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from matforge.design.strategies._reward import surrogate_reward, zscore
 from matforge.design.strategies.base import (
     Context,
     Selection,
     Strategy,
+    StrategyOptions,
     candidates_from,
     random_selection,
 )
@@ -210,6 +212,17 @@ def train_gflownet(formulas: list[str], log_reward: np.ndarray, seed: int, iters
         return trie, policy.log_pf().numpy(), float(policy.log_z), losses
 
 
+class GFlowNetOptions(StrategyOptions):
+    beta: float = 3.0  # reward exponent on the z-scored surrogate reward
+    iters: int = Field(200, ge=1)
+    batch: int = Field(128, ge=1)
+    lr: float = Field(0.03, gt=0)
+    explore: float = Field(0.2, ge=0, le=1)
+    kappa: float = 0.5
+    surrogate: str = "forest"  # forest|ensemble
+    select: Literal["sample", "top"] = "sample"
+
+
 class GFlowNet(Strategy):
     """options: beta (reward exponent on the z-scored surrogate reward), iters, batch, lr,
     explore, kappa, surrogate (forest|ensemble), select (sample|top)."""
@@ -223,15 +236,13 @@ class GFlowNet(Strategy):
         if len(formulas) < 10 or not cands:
             return random_selection(ctx, cands, verdicts, "too little data: random")
         names = [c.formula for c in cands]
-        ucb, mean, std = surrogate_reward(ctx, names, float(o.get("kappa", 0.5)),
-                                          str(o.get("surrogate", "forest")))
-        log_r = float(o.get("beta", 3.0)) * zscore(ucb)
+        ucb, mean, std = surrogate_reward(ctx, names, o.kappa, o.surrogate)
+        log_r = o.beta * zscore(ucb)
         trie, log_pf, log_z, losses = train_gflownet(
-            names, log_r, seed=ctx.seed * 100_003 + ctx.step, iters=int(o.get("iters", 200)),
-            batch=int(o.get("batch", 128)), lr=float(o.get("lr", 0.03)),
-            explore=float(o.get("explore", 0.2)))
+            names, log_r, seed=ctx.seed * 100_003 + ctx.step, iters=o.iters,
+            batch=o.batch, lr=o.lr, explore=o.explore)
         q = min(ctx.batch_size, len(trie.terminals))
-        if str(o.get("select", "sample")) == "top":
+        if o.select == "top":
             pick = np.argsort(-log_pf, kind="stable")[:q]
         else:  # q draws from P_F without replacement (Gumbel top-k)
             pick = np.argsort(-(log_pf + ctx.rng.gumbel(size=len(log_pf))), kind="stable")[:q]

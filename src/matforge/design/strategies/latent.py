@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
+from matforge import registry
 from matforge.candidate import Candidate
 from matforge.design.acquisition import botorch_select
 from matforge.design.strategies._models import PoolEncoder, fit_gp, gp_mean_std
@@ -21,6 +23,7 @@ from matforge.design.strategies.base import (
     Context,
     Selection,
     Strategy,
+    StrategyOptions,
     filter_new,
     random_pick,
     random_selection,
@@ -28,13 +31,21 @@ from matforge.design.strategies.base import (
 from matforge.errors import MatforgeError
 
 
+class LatentOptions(StrategyOptions):
+    vae: str | None = None  # model name or directory of a composition-vae (required to run)
+    acquisition: str | None = None  # qei|qucb|qnehvi; None: qei, or qnehvi for several
+    steps: int = Field(30, ge=0)  # gradient steps in latent space (no pool)
+    lr: float = Field(0.05, gt=0)
+    beta: float = 2.0
+
+
 class LatentOpt(Strategy):
     """options: vae (model name/dir, required), acquisition (qei|qucb), steps, lr, beta."""
 
     name = "latent"
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
+    def __init__(self, options: LatentOptions | None = None):
+        super().__init__(options)
         self._vae = None
         self.latent_map: dict[str, Any] | None = None
 
@@ -43,12 +54,12 @@ class LatentOpt(Strategy):
         if self._vae is None:
             from matforge.generators.base import load_generator
 
-            if not self.options.get("vae"):
+            if not self.options.vae:
                 raise MatforgeError("the latent strategy needs a trained composition VAE: "
                                     "set strategy option vae=MODEL_DIR")
-            self._vae = load_generator(str(self.options["vae"]))
-            if not hasattr(self._vae, "encode"):
-                raise MatforgeError(f"{self.options['vae']} is not a composition VAE")
+            self._vae = load_generator(self.options.vae)
+            if not registry.get("generator", self._vae.kind).supports("latent"):
+                raise MatforgeError(f"{self.options.vae} is not a composition VAE")
         return self._vae
 
     def encode(self, formulas: list[str]) -> np.ndarray:
@@ -76,11 +87,11 @@ class LatentOpt(Strategy):
         Xp, Xh = enc(Zp), enc(Zh)
         allx = np.vstack([Xp, Xh])
         gp = fit_gp(Xh, Y, np.stack([allx.min(0), allx.max(0) + 1e-9]))
-        acq = str(self.options.get("acquisition", "qei" if Y.shape[1] == 1 else "qnehvi"))
+        acq = self.options.acquisition or ("qei" if Y.shape[1] == 1 else "qnehvi")
         idx, values = botorch_select(gp, torch.as_tensor(Xp, dtype=torch.double),
                                      ctx.batch_size, ctx.objectives,
                                      torch.as_tensor(Y, dtype=torch.double), acquisition=acq,
-                                     beta=float(self.options.get("beta", 2.0)),
+                                     beta=self.options.beta,
                                      seed=ctx.seed * 1000 + ctx.step,
                                      X_baseline=torch.as_tensor(Xh, dtype=torch.double))
         mean, std = gp_mean_std(gp, Xp[idx])
@@ -106,9 +117,9 @@ class LatentOpt(Strategy):
             z = starts[torch.randint(len(starts), (n,), generator=gen)]
             z = (z + 0.3 * torch.randn(z.shape, generator=gen, dtype=torch.double))
             z.requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=float(self.options.get("lr", 0.05)))
-            beta = float(self.options.get("beta", 2.0))
-            for _ in range(int(self.options.get("steps", 30))):
+            opt = torch.optim.Adam([z], lr=self.options.lr)
+            beta = self.options.beta
+            for _ in range(self.options.steps):
                 post = gp.posterior(z)
                 ucb = sum(torch_utility(o, post.mean[..., j])
                           for j, o in enumerate(ctx.objectives))

@@ -10,18 +10,21 @@ over chemistries instead of repeating one (and the oracle builds fewer hulls per
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from matforge.design.strategies.base import Context, Selection, Strategy, candidates_from
+from matforge.design.strategies.base import (
+    Context,
+    Selection,
+    Strategy,
+    StrategyOptions,
+    candidates_from,
+)
 from matforge.errors import MatforgeError
 
 
-class ScreenOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ScreenOptions(StrategyOptions):
     surrogate: str = Field(..., description="saved surrogate model directory")
     kappa: float = Field(1.0, description="UCB exploration weight, in calibrated std units")
     max_per_chemsys: int = Field(1, ge=1)
@@ -30,12 +33,8 @@ class ScreenOptions(BaseModel):
 class Screen(Strategy):
     name = "screen"
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        try:
-            self.opts = ScreenOptions(**options)
-        except Exception as exc:  # noqa: BLE001 - pydantic's message names the option
-            raise MatforgeError(f"strategy screen: {exc}") from None
+    def __init__(self, options: ScreenOptions | None = None):
+        super().__init__(options)
         self._model = None
         self._predicted: dict[str, tuple[float, float]] = {}
 
@@ -46,7 +45,7 @@ class Screen(Strategy):
             if self._model is None:
                 from matforge.surrogates.base import load_surrogate
 
-                self._model = load_surrogate(self.opts.surrogate)
+                self._model = load_surrogate(self.options.surrogate)
             mean, std = self._model.predict(new)
             self._predicted.update(zip(new, zip(mean.tolist(), std.tolist())))
         pairs = np.array([self._predicted[f] for f in formulas]).reshape(-1, 2)
@@ -64,12 +63,12 @@ class Screen(Strategy):
         mean, std = self._predict(names)
         goal = ctx.objectives[0]
         utility = goal.utility(mean)
-        score = utility + self.opts.kappa * std
+        score = utility + self.options.kappa * std
         used = Counter(chemical_system(f) for f in ctx.evaluated)
         chosen: list[int] = []
         for i in np.argsort(-score, kind="stable"):
             system = chemical_system(names[i])
-            if used[system] >= self.opts.max_per_chemsys:
+            if used[system] >= self.options.max_per_chemsys:
                 continue
             used[system] += 1
             chosen.append(int(i))
@@ -77,4 +76,4 @@ class Screen(Strategy):
                 break
         return Selection([cands[i] for i in chosen], mean=mean[chosen, None],
                          std=std[chosen, None], acquisition=score[chosen], verdicts=verdicts,
-                         info={"note": f"UCB, kappa {self.opts.kappa}"})
+                         info={"note": f"UCB, kappa {self.options.kappa}"})

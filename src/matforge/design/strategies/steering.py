@@ -37,10 +37,12 @@ z(surrogate UCB) + weight * z(log-ratio) (`surrogate: none` ranks by the log-rat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from matforge import registry
 from matforge.candidate import Candidate
 from matforge.design.strategies._reward import (
     RewardModel,
@@ -52,10 +54,32 @@ from matforge.design.strategies.base import (
     Context,
     Selection,
     Strategy,
+    StrategyOptions,
     filter_new,
     random_selection,
 )
 from matforge.errors import MatforgeError
+
+
+def _steerable(generator: Any) -> bool:
+    """A policy to fine-tune: a generator that declares `log_likelihood` (the transformer)."""
+    plugin = registry.find("generator", getattr(generator, "kind", ""))
+    return plugin is not None and plugin.supports("log_likelihood")
+
+
+class SteeringOptions(StrategyOptions):
+    generator: str | None = None  # transformer model name/dir (None: the campaign's or default)
+    method: Literal["reinforce", "rwl", "reinforce-samples"] = "reinforce"
+    steps: int | None = Field(None, ge=1)  # None: 10 for reinforce-samples, else 20
+    lr: float = Field(1e-3, gt=0)
+    beta: float = 0.5  # weight temperature
+    samples: int = Field(64, ge=1)  # reinforce-samples: on-policy samples per step
+    kl: float = 0.05  # reinforce-samples: KL weight to the prior
+    anchor: float | None = None  # prior samples' likelihood weight (None: 1 without a pool, 0 with)
+    anchor_samples: int = Field(64, ge=0)
+    weight: float = 0.5  # of the log-ratio in the ranking
+    surrogate: str = "forest"  # forest|ensemble|none
+    kappa: float = 0.5
 
 
 class Steering(Strategy):
@@ -67,8 +91,8 @@ class Steering(Strategy):
 
     name = "steering"
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
+    def __init__(self, options: SteeringOptions | None = None):
+        super().__init__(options)
         self._gen = None
         self._prior: dict | None = None
 
@@ -76,14 +100,14 @@ class Steering(Strategy):
         if self._gen is None:
             from matforge.generators.base import load_generator
 
-            name = self.options.get("generator")
+            name = self.options.generator
             if name:
                 gen = load_generator(str(name))
-            elif ctx.generator is not None and hasattr(ctx.generator, "log_likelihood"):
+            elif ctx.generator is not None and _steerable(ctx.generator):
                 gen = ctx.generator
             else:
                 gen = load_generator("composition-default")
-            if not hasattr(gen, "log_likelihood"):
+            if not _steerable(gen):
                 raise MatforgeError("the steering strategy needs a composition transformer "
                                     f"(option generator=MODEL), got {type(gen).__name__}")
             self._gen = gen
@@ -117,10 +141,10 @@ class Steering(Strategy):
             ratio = lp - gen.log_likelihood(names).numpy()  # nan where not encodable
         info = {"method": self._method(), "loss_first": losses[0], "loss_last": losses[-1]}
         score, mean, std = zscore(ratio), None, None
-        surrogate = str(o.get("surrogate", "forest")).lower()
+        surrogate = o.surrogate.lower()
         if surrogate != "none" and len(formulas) >= 10:
-            ucb, mean, std = surrogate_reward(ctx, names, float(o.get("kappa", 0.5)), surrogate)
-            score = zscore(ucb) + float(o.get("weight", 0.5)) * score
+            ucb, mean, std = surrogate_reward(ctx, names, o.kappa, surrogate)
+            score = zscore(ucb) + o.weight * score
         order = np.argsort(-score, kind="stable")[: ctx.batch_size]
         return Selection([cands[i] for i in order],
                          mean=None if mean is None else mean[order],
@@ -128,11 +152,7 @@ class Steering(Strategy):
                          verdicts=verdicts, info=info)
 
     def _method(self) -> str:
-        method = str(self.options.get("method", "reinforce")).lower()
-        if method not in ("reinforce", "rwl", "reinforce-samples"):
-            raise MatforgeError(f"steering method {method!r}: use reinforce, rwl or "
-                                "reinforce-samples")
-        return method
+        return self.options.method
 
     def _finetune(self, ctx: Context, gen: Any, formulas: list[str],
                   reward: np.ndarray) -> list[float]:
@@ -144,19 +164,19 @@ class Steering(Strategy):
         torch.manual_seed(ctx.seed * 100_003 + ctx.step)
         gen.model.eval()  # no dropout: a handful of deterministic steps
         params = [p for p in gen.model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=float(o.get("lr", 1e-3)))
-        steps = int(o.get("steps", 10 if method == "reinforce-samples" else 20))
+        opt = torch.optim.Adam(params, lr=o.lr)
+        steps = o.steps or (10 if method == "reinforce-samples" else 20)
         losses: list[float] = []
         if method != "reinforce-samples":
             z = torch.as_tensor(zscore(reward), dtype=torch.float32)
-            w = torch.softmax(float(o.get("beta", 0.5)) * z, dim=0)
+            w = torch.softmax(o.beta * z, dim=0)
             if method == "reinforce":  # the baseline: push down what is below average
                 w = w - 1.0 / len(w)
             # anchor: the likelihood of the prior's own samples, so that pushing formulas down
             # cannot collapse the policy onto a few sequences
-            anchor = float(o.get("anchor", 1.0 if ctx.pool is None else 0.0))
+            anchor = o.anchor if o.anchor is not None else (1.0 if ctx.pool is None else 0.0)
             with torch.no_grad():
-                ref = [f for f in gen.sample_formulas(int(o.get("anchor_samples", 64)),
+                ref = [f for f in gen.sample_formulas(o.anchor_samples,
                                                       seed=ctx.seed * 7919 + ctx.step) if f]
             for _ in range(steps):
                 lp = gen.log_likelihood(formulas)
@@ -167,8 +187,8 @@ class Steering(Strategy):
                     loss = loss - anchor * lr_[torch.isfinite(lr_)].mean()
                 losses.append(self._step(opt, params, loss))
             return losses
-        model = RewardModel(ctx, float(o.get("kappa", 0.5)))
-        m, kl = int(o.get("samples", 64)), float(o.get("kl", 0.05))
+        model = RewardModel(ctx, o.kappa)
+        m, kl = o.samples, o.kl
         prior = _frozen_copy(gen, self._prior)
         for t in range(steps):
             with torch.no_grad():
