@@ -139,19 +139,18 @@ def register(kind: str, name: str, target: str | Any, *,
 
 def get(kind: str, name: str) -> Plugin:
     """The plug-in registered as `name` (or an alias); one did-you-mean line if none is."""
-    plugins = _plugins_of(kind)
+    registered = _plugins_of(kind)
     name = _ALIASES[kind].get(name, name)
-    if name not in plugins:
-        known = [*plugins, *_ALIASES[kind]]
-        hint = did_you_mean(name, known) or f" (known: {', '.join(sorted(plugins))})"
+    if name not in registered:
+        known = [*registered, *_ALIASES[kind]]
+        hint = did_you_mean(name, known) or f" (known: {', '.join(sorted(registered))})"
         raise MatforgeError(f"unknown {kind} {name!r}{hint}")
-    return plugins[name]
+    return registered[name]
 
 
 def find(kind: str, name: str) -> Plugin | None:
     """Like `get`, but None for an unknown name (for callers that fall back to a path)."""
-    plugins = _plugins_of(kind)
-    return plugins.get(_ALIASES[kind].get(name, name))
+    return _plugins_of(kind).get(_ALIASES[kind].get(name, name))
 
 
 def names(kind: str) -> list[str]:
