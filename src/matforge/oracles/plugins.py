@@ -22,10 +22,7 @@ from matforge.candidate import Candidate
 from matforge.errors import MatforgeError
 from matforge.oracles.base import Oracle, PerCandidateOracle
 
-ENTRY_POINT_GROUP = registry.ENTRY_POINT_GROUPS["oracle"]
 STRICT = ConfigDict(extra="forbid")
-# Fields of an oracle spec (besides `options`) that a factory may declare in its options model
-SPEC_FIELDS = ("target", "args", "timeout", "stages")
 
 
 class FunctionOracle(PerCandidateOracle):
