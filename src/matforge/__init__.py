@@ -10,7 +10,8 @@ runnable example of each); each is documented where it lives:
 - generation: `load_generator(name_or_dir)` (shipped `composition-default`, `template`, ...)
   -> a `Generator` with `sample(n, seed=...)` -> `Candidate`s; `read_candidates`,
   `write_candidates`, `candidates_to_frame`;
-- structures: `TemplateCSP`, `RandomSymmetricCSP` and any CSP model's
+- structures: `predict_structures(compositions)` (any composition: a structure search scored
+  by CHGNet, `StructureSearch`), `TemplateCSP`, `RandomSymmetricCSP` and any CSP model's
   `propose(composition, k, seed)`; `attach_structures(candidates, csp)`,
   `generate_structures(composition_model, csp, n)`;
 - relaxation: `relax_structures(structures)`, `relax_structure(structure)` -> `RelaxResult`;
@@ -62,6 +63,8 @@ _LAZY: dict[str, str] = {
     "load_generator": "matforge.generators.base",
     "TemplateCSP": "matforge.generators.crystal.template",
     "RandomSymmetricCSP": "matforge.generators.crystal.random_symmetric",
+    "StructureSearch": "matforge.generators.crystal.search",
+    "predict_structures": "matforge.generators.crystal.search",
     "attach_structures": "matforge.generators.crystal.denovo",
     "generate_structures": "matforge.generators.crystal.denovo",
     # relaxation and stability
@@ -99,11 +102,13 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "Attributions", "CalibrationReport", "CampaignSpec", "Candidate", "ChemVerdict", "DataError",
     "DatasetSpec", "EnsembleSurrogate", "EvaluationResult", "Generator", "MatforgeError",
-    "RandomSymmetricCSP", "RelaxResult", "StabilityResult", "Surrogate", "TemplateCSP",
+    "RandomSymmetricCSP", "RelaxResult", "StabilityResult", "StructureSearch", "Surrogate",
+    "TemplateCSP",
     "__version__", "assess_stability", "attach_structures", "calibration_report",
     "candidates_to_frame", "check_composition", "check_compositions", "dataset_info",
     "evaluate", "explain", "generate_structures", "known_compositions", "list_datasets",
     "load_dataset", "load_generator", "load_spec", "load_surrogate", "predict_frame",
+    "predict_structures",
     "read_candidates", "relax_structure", "relax_structures", "run_campaign",
     "run_default_campaign", "score_synthesizability", "stability", "synthesizability_frame",
     "train_surrogate", "train_synthesizability", "write_candidates",

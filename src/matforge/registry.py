@@ -223,6 +223,12 @@ register("generator", "crystal-diffusion",
 # directory or shipped model name of a generator with `predicts_structures` works as well.
 register("csp", "random", "matforge.generators.crystal.random_symmetric:RandomSymmetricCSP",
          capabilities=_CSP)
+register("csp", "auto", "matforge.generators.crystal.search:StructureSearch",
+         options="matforge.generators.crystal.search:SearchOptions",
+         capabilities=_CSP | {"batched"})
+register("generator", "crystal-auto", "matforge.generators.crystal.search:StructureSearch",
+         options="matforge.generators.crystal.search:SearchOptions",
+         capabilities=_CSP | {"batched"})
 
 # Surrogates: the `kind` in a saved surrogate's config.json.
 register("surrogate", "ensemble", "matforge.surrogates.ensemble:EnsembleSurrogate",

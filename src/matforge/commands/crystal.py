@@ -10,11 +10,11 @@ import typer
 from matforge.errors import MatforgeError
 
 
-def load_csp_model(name_or_dir: str) -> Any:
+def load_csp_model(name_or_dir: str, options: dict[str, Any] | None = None) -> Any:
     """A structure predictor: one registered in `matforge.registry` (kind "csp", e.g.
     'random', pyxtal), or a shipped model / model directory of a generator that declares
     `predicts_structures` (perov-5, carbon-24, template). Each has `propose(composition, k,
-    seed)`."""
+    seed)`. `options` go through the predictor's options model (e.g. auto's `SearchOptions`)."""
     from matforge import registry
     from matforge.errors import did_you_mean
     from matforge.generators.base import (
@@ -26,7 +26,10 @@ def load_csp_model(name_or_dir: str) -> Any:
 
     predictor = registry.find("csp", name_or_dir)
     if predictor is not None:
-        return predictor.load()()
+        return predictor.load()(**predictor.validate(options).model_dump())
+    if options:
+        raise MatforgeError(f"{name_or_dir}: search options apply to registered structure "
+                            f"predictors ({', '.join(registry.names('csp'))})")
     try:
         path = resolve_model_dir(name_or_dir)
     except MatforgeError:  # neither registered nor a directory: a misspelt name?
@@ -45,29 +48,65 @@ def load_csp_model(name_or_dir: str) -> Any:
 
 def run_csp(model: Any, formulas: list[str], ids: list[Any], n_samples: int, seed: int
             ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows (material_id, formula, sample, cif) and one message per composition that failed."""
+    """Rows (material_id, formula, sample, cif, and the scalar properties a predictor attaches,
+    e.g. auto's energy_per_atom and source) and one message per composition without one."""
     from tqdm.auto import tqdm
 
+    from matforge import registry
+
+    plugin = registry.find("generator", getattr(model, "kind", ""))
+    if plugin is not None and plugin.supports("batched"):
+        unreadable = {f: _unreadable(f) for f in formulas}
+        readable = [f for f in formulas if not unreadable[f]]
+        found = dict(zip(readable, model.propose_many(readable, k=n_samples, seed=seed,
+                                                      progress=True)))
+        batches = [found.get(f) or unreadable[f] for f in formulas]
+    else:
+        batches = []
+        for formula in tqdm(formulas, desc="csp"):
+            try:
+                batches.append(model.propose(formula, k=n_samples, seed=seed))
+            except MatforgeError as exc:
+                batches.append(str(exc))
     rows, failures = [], []
-    if hasattr(model, "propose_many"):
-        try:
-            batches = model.propose_many(formulas, k=n_samples, seed=seed, progress=True)
-        except MatforgeError:
-            batches = None  # fall back to one at a time to report the failing rows
-        if batches is not None:
-            for mid, formula, structures in zip(ids, formulas, batches):
-                rows += [{"material_id": mid, "formula": formula, "sample": j,
-                          "cif": s.to(fmt="cif")} for j, s in enumerate(structures)]
-            return rows, failures
-    for mid, formula in tqdm(list(zip(ids, formulas)), desc="csp"):
-        try:
-            structures = model.propose(formula, k=n_samples, seed=seed)
-        except MatforgeError as exc:
-            failures.append(f"{mid}: {exc}")
+    for mid, formula, structures in zip(ids, formulas, batches):
+        if isinstance(structures, str) or not structures:
+            failures.append(f"{mid}: {structures or 'no structure found'}")
             continue
-        rows += [{"material_id": mid, "formula": formula, "sample": j, "cif": s.to(fmt="cif")}
-                 for j, s in enumerate(structures)]
+        rows += [{"material_id": mid, "formula": formula, "sample": j, "cif": s.to(fmt="cif"),
+                  **_scalar_properties(s)} for j, s in enumerate(structures)]
     return rows, failures
+
+
+def _unreadable(formula: str) -> str:
+    """'' for a formula pymatgen reads, else why not (one bad row must not stop a batch)."""
+    from matforge.data.readers import parse_formula
+
+    try:
+        parse_formula(formula)
+    except MatforgeError as exc:
+        return str(exc)
+    return ""
+
+
+def _scalar_properties(structure: Any) -> dict[str, Any]:
+    return {k: v for k, v in (structure.properties or {}).items()
+            if isinstance(v, (str, int, float, bool))}
+
+
+def search_settings(pairs: list[str] | None, **flags: Any) -> dict[str, Any]:
+    """Search options from `--option KEY=VALUE` pairs (values read as YAML scalars) and the
+    dedicated flags that were given."""
+    import yaml
+
+    settings: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise MatforgeError(f"--option {pair!r}: expected KEY=VALUE")
+        settings[key.strip()] = yaml.safe_load(value)
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    return settings
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
@@ -79,16 +118,25 @@ def _register_csp(app: typer.Typer) -> None:
     @app.command("csp")
     def csp(
         model: str = typer.Option(..., "--model",
-                                  help="perov-5, carbon-24, template, random, or a model dir"),
+                                  help="auto (structure search), perov-5, carbon-24, template, random, "
+                                       "or a model dir"),
         input: Path = typer.Option(..., "--input", help="CSV with 'formula' [, material_id]"),
         limit: int = typer.Option(0, "--limit", help="only the first K rows (0 = all)"),
         n_samples: int = typer.Option(1, "--n-samples", help="structures per composition"),
         seed: int = typer.Option(0, "--seed", help="random seed"),
         out: Path = typer.Option(..., "--out", help="output CSV (material_id, formula, "
                                                     "sample, cif)"),
-        chgnet_rank: int = typer.Option(-1, "--chgnet-rank",
-                                        help="template model: rank proposals by CHGNet energy "
-                                             "after this many relaxation steps (-1 = off)"),
+        budget_relaxations: int | None = typer.Option(
+            None, "--budget-relaxations", help="auto: full relaxations per composition"),
+        max_minutes: float | None = typer.Option(
+            None, "--max-minutes", help="auto: minutes per composition before evolution stops"),
+        potential: str | None = typer.Option(None, "--potential",
+                                             help="auto: chgnet (default) or sevennet"),
+        option: list[str] | None = typer.Option(
+            None, "--option", help="auto: any search option KEY=VALUE (docs/crystal_generation.md)"),
+        executor: str = typer.Option("serial", "--executor", help="auto: serial or ray"),
+        store: Path | None = typer.Option(
+            None, "--store", help="auto: SQLite file keeping finished compositions (resume)"),
     ) -> None:
         """Crystal structure prediction: structures for each composition of a CSV."""
         import pandas as pd
@@ -106,18 +154,18 @@ def _register_csp(app: typer.Typer) -> None:
             frame = frame.head(limit)
         ids = frame["material_id"].tolist() if "material_id" in frame.columns \
             else list(range(len(frame)))
-        generator = load_csp_model(model)
-        if chgnet_rank >= 0:
-            from matforge.generators.crystal.template import TemplateCSP, chgnet_ranker
-
-            if not isinstance(generator, TemplateCSP):
-                raise MatforgeError("--chgnet-rank applies to template models only")
-            generator.rank_fn = chgnet_ranker(relax_steps=chgnet_rank)
+        settings = search_settings(option, budget_relaxations=budget_relaxations,
+                                   max_minutes=max_minutes, model=potential)
+        generator = load_csp_model(model, settings)
+        if model == "auto":
+            generator.store_path, generator.executor = store, executor
         rows, failures = run_csp(generator, [str(f) for f in frame["formula"]], ids,
                                  n_samples, seed)
         out.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows, columns=["material_id", "formula", "sample", "cif"]).to_csv(
-            out, index=False)
+        columns = ["material_id", "formula", "sample", "cif"]
+        table = pd.DataFrame(rows)
+        extra = [c for c in table.columns if c not in columns]
+        table.reindex(columns=columns + extra).to_csv(out, index=False)
         for msg in failures[:10]:
             typer.echo(f"skipped {msg}", err=True)
         if len(failures) > 10:

@@ -88,8 +88,8 @@ def write_reference(results: list[Phase | FailedPhase], scheme: str, out: Path,
 
 def main(argv: list[str] | None = None) -> int:
     from matforge.data.known import chemical_system, known_compositions
+    from matforge.generators.crystal.library import default_library
     from matforge.oracles.hull_sources import AutoPhases, ensure_phases
-    from matforge.oracles.phase_builder import default_library
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--formulas", action="append", required=True,

@@ -15,58 +15,20 @@ stability benchmark measures that (docs/oracles.md).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 
 import numpy as np
 from pymatgen.core import Structure
 
 from matforge.chem.geometry import structure_problem
 from matforge.errors import MatforgeError
+from matforge.generators.crystal.library import StructureLibrary, default_library
 from matforge.oracles.compatibility import corrected_energy_per_atom
 from matforge.oracles.hull_cache import FailedPhase, Phase
 from matforge.oracles.potentials import potential_info
 from matforge.oracles.relax import RelaxResult
 
-STRUCTURE_SETS = ("matbench-phonons", "mp-20", "mpts-52")  # Materials Project structures
 BUILDER_VERSION = "phases-v1"  # bump when the recipe below changes what a phase is
-
-
-@dataclass
-class StructureLibrary:
-    """Known structures by reduced formula, and a template CSP over all of them."""
-
-    templates: object  # TemplateCSP
-    known: dict[str, list[Structure]] = field(default_factory=dict)
-    sources: tuple[str, ...] = ()
-
-    def structures_of(self, formula: str) -> list[Structure]:
-        return self.known.get(formula, [])
-
-
-@lru_cache(maxsize=1)
-def default_library() -> StructureLibrary:
-    """AFLOW prototypes plus every Materials Project structure set that loads here."""
-    from matforge.data import load_dataset
-    from matforge.generators.crystal.template import TemplateCSP
-
-    aflow = TemplateCSP.from_aflow_prototypes()
-    templates = list(aflow.templates)
-    known: dict[str, list[Structure]] = {}
-    sources = ["aflow-prototypes"]
-    for name in STRUCTURE_SETS:
-        try:
-            frame = load_dataset(name)
-        except MatforgeError:
-            continue
-        structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
-        extra = TemplateCSP.from_structures(structures, source=name).templates
-        templates.extend(extra)
-        for s in structures:
-            known.setdefault(s.composition.reduced_formula, []).append(s)
-        sources.append(name)
-    return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
-                            known, tuple(sources))
 
 
 @dataclass

@@ -289,21 +289,78 @@ class TemplateCSP(Generator):
         of the best assignment of `targets` to their sites (`perms`), a penalty for a cell
         size that does not fit `n_target` atoms, and a bonus for popular prototypes. Returns
         the order, each template's best distance and the index of its best permutation."""
-        idx, tfeats, natoms = self._group_arrays[sig]
-        target_feats = element_features()[[_element_index(e) for e in targets]]  # (m, f)
-        amounts = np.array(sig, dtype=float)
-        best = np.full(len(idx), np.inf)
-        best_perm = np.zeros(len(idx), dtype=int)
-        for p, perm in enumerate(perms):
-            diff = np.abs(tfeats - target_feats[list(perm)][None]) @ FEATURE_WEIGHTS  # (T, m)
-            cost = diff @ amounts / amounts.sum()
-            better = cost < best
-            best[better], best_perm[better] = cost[better], p
+        idx, _, natoms = self._group_arrays[sig]
+        costs = self._assignment_costs(sig, targets, perms)
+        best, best_perm = costs.min(axis=1), costs.argmin(axis=1)
         mismatch = np.where(natoms == n_target, 0.0,
                             np.where(n_target % natoms == 0, 0.3, 1.0))
         score = (best + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
                  + 1e-6 * rng.random(len(idx)))  # seeded tie-break
         return np.argsort(score), best, best_perm
+
+    def _assignment_costs(self, sig: tuple, targets: list[str],
+                          perms: list[tuple[int, ...]]) -> np.ndarray:
+        """(templates of `sig`, perms): the amount-weighted chemical distance of putting the
+        target elements on each template's sites in each permitted order."""
+        _, tfeats, _ = self._group_arrays[sig]
+        target_feats = element_features()[[_element_index(e) for e in targets]]  # (m, f)
+        amounts = np.array(sig, dtype=float)
+        costs = np.empty((len(tfeats), len(perms)))
+        for p, perm in enumerate(perms):
+            diff = np.abs(tfeats - target_feats[list(perm)][None]) @ FEATURE_WEIGHTS  # (T, m)
+            costs[:, p] = diff @ amounts / amounts.sum()
+        return costs
+
+    def substitutions(self, composition: Composition | str, n: int, assignments: int = 2,
+                      exclude: Collection[str] = (), max_atoms: int | None = None,
+                      seed: int = 0) -> list[Structure]:
+        """Structures of `composition` from up to `n` distinct structure types, nearest
+        template first, each with its `assignments` chemically closest site assignments.
+
+        Unlike `propose`, which keeps the nearest proposals whatever their type, this spreads
+        over structure types (space group and Wyckoff sites, `prototype_key`): a structure
+        search scores every candidate by energy, so breadth matters more than the ranking.
+        Empty when no template has the composition's anonymized formula."""
+        comp = _parse_composition(composition)
+        sig = signature(comp)
+        if sig not in self._groups:
+            return []
+        idx = self._group_arrays[sig][0]
+        targets = _ordered_elements(comp)
+        perms = _block_permutations(sig, len(targets))
+        n_target = round(comp.num_atoms)
+        order, _, _ = self._rank_templates(sig, targets, perms, n_target,
+                                           np.random.default_rng(seed))
+        costs = self._assignment_costs(sig, targets, perms)
+        out: list[Structure] = []
+        types: set = set()
+        for j in order:
+            t = int(idx[j])
+            if exclude and self._template_formula[t] in exclude:
+                continue
+            if max_atoms and _cell_size(len(self.templates[t].structure), n_target) > max_atoms:
+                continue
+            key = self.prototype_key(t)
+            if key in types:
+                continue
+            types.add(key)
+            for p in np.argsort(costs[j], kind="stable")[:assignments]:
+                s = self._substitute(t, [targets[i] for i in perms[p]], comp, n_target)
+                s.properties = {"template_source": self.templates[t].source,
+                                "template_formula": self.templates[t].structure.formula,
+                                "chemical_distance": float(costs[j, p])}
+                out.append(s)
+            if len(types) >= n:
+                break
+        return out
+
+    def prototype_key(self, t: int) -> tuple:
+        """Template `t`'s structure type: space group and the Wyckoff letters of each site
+        slot (slots ordered as in `signature`); computed once per template."""
+        cache = self.__dict__.setdefault("_prototype_keys", {})
+        if t not in cache:
+            cache[t] = _prototype_key(self.templates[t])
+        return cache[t]
 
     def _substitute(self, t: int, new_elements: list[str], comp: Composition,
                     n_target: int) -> Structure:
@@ -481,6 +538,28 @@ def _block_permutations(sig: tuple[int, ...], m: int) -> list[tuple[int, ...]]:
     return perms
 
 
+def _cell_size(template_atoms: int, n_target: int) -> int:
+    """Atoms of the substituted cell: the template's, or a supercell up to the target's."""
+    if n_target > template_atoms and n_target % template_atoms == 0:
+        return n_target
+    return template_atoms
+
+
+def _prototype_key(template: _Template) -> tuple:
+    """(space group, sorted (slot, Wyckoff letter) pairs, atoms per cell); a cell spglib
+    cannot analyse is its own type."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    s = template.structure
+    slot = {el: i for i, el in enumerate(template.elements)}
+    try:
+        data = SpacegroupAnalyzer(s, symprec=0.1).get_symmetry_dataset()
+        sites = sorted(zip((slot[site.specie.symbol] for site in s), data.wyckoffs))
+        return (int(data.number), tuple(sites), len(s))
+    except Exception:  # noqa: BLE001 - spglib fails on rare degenerate cells
+        return ("unanalysed", id(template))
+
+
 def _fingerprint(s: Structure) -> tuple:
     """Cheap identity of a proposal: species order, normalised lattice and coordinates."""
     lat = s.lattice
@@ -508,30 +587,3 @@ def _push_apart(s: Structure) -> Structure:
         s.scale_lattice(s.volume * (MIN_DISTANCE / max(d, 1e-3) * 1.01) ** 3)
     return s
 
-
-def chgnet_ranker(relax_steps: int = 0) -> Callable[[list[Structure]], list[float]]:
-    """A `rank_fn` giving CHGNet energies per atom (after `relax_steps` FIRE steps if > 0).
-
-    A proposal CHGNet cannot evaluate gets +inf and sinks to the end."""
-    from chgnet.model import StructOptimizer
-
-    from matforge.oracles.potentials import load_chgnet
-
-    model = load_chgnet()
-    relaxer = StructOptimizer(model=model) if relax_steps > 0 else None
-
-    def rank(structures: list[Structure]) -> list[float]:
-        energies = []
-        for s in structures:
-            try:
-                if relaxer is not None:
-                    res = relaxer.relax(s, steps=relax_steps, verbose=False)
-                    e = float(res["trajectory"].energies[-1]) / len(s)
-                else:
-                    e = float(model.predict_structure(s)["e"])
-            except Exception:  # noqa: BLE001 - one bad cell must not stop the ranking
-                e = float("inf")
-            energies.append(e)
-        return energies
-
-    return rank

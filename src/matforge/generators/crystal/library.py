@@ -1,0 +1,78 @@
+"""The structure library: every known structure matforge can load, by formula and as templates.
+
+Two users need the same thing. Structure search (`search.StructureSearch`) substitutes new
+elements into known structure types; the offline hull (`oracles.phase_builder`) wants the
+known structures of a formula first. Both read one `StructureLibrary`: the AFLOW prototypes
+shipped with pymatgen, the Materials Project structure sets that load here, the val splits of
+the CSP benchmark sets (never their test splits), and any user CIF folder, structure file or
+`mp:` query (`matforge.data.load_dataset` reads them all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pymatgen.core import Structure
+
+from matforge.errors import MatforgeError
+
+MP_SETS = ("matbench-phonons", "mp-20", "mpts-52")  # Materials Project structures
+BENCHMARK_VAL_SETS = ("perov-5", "carbon-24")  # val splits only: their test splits score CSP
+CSP_SETS = MP_SETS + BENCHMARK_VAL_SETS
+
+
+@dataclass
+class StructureLibrary:
+    """Known structures by reduced formula, and a template CSP over all of them."""
+
+    templates: object  # TemplateCSP
+    known: dict[str, list[Structure]] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    def structures_of(self, formula: str) -> list[Structure]:
+        return self.known.get(formula, [])
+
+    @property
+    def size(self) -> int:
+        return len(self.templates.templates)
+
+
+def _split_of(name: str) -> str:
+    return "val" if name in BENCHMARK_VAL_SETS else "all"
+
+
+def build_library(sets: Sequence[str] = MP_SETS, required: Sequence[str] = ()
+                  ) -> StructureLibrary:
+    """AFLOW prototypes plus each of `sets` that loads here (registered names, CIF folders,
+    structure files, `mp:` queries). A set in `required` that fails to load is an error;
+    the others are skipped, so the library works offline with whatever data is present."""
+    from matforge.data import load_dataset
+    from matforge.generators.crystal.template import TemplateCSP
+
+    templates = list(TemplateCSP.from_aflow_prototypes().templates)
+    known: dict[str, list[Structure]] = {}
+    sources = ["aflow-prototypes"]
+    for name in sets:
+        try:
+            frame = load_dataset(name, split=_split_of(name))
+            if "cif" not in frame.columns:
+                raise MatforgeError(f"{name}: no structures (a 'cif' column) to use as templates")
+        except MatforgeError:
+            if name in required:
+                raise
+            continue
+        structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
+        templates.extend(TemplateCSP.from_structures(structures, source=name).templates)
+        for s in structures:
+            known.setdefault(s.composition.reduced_formula, []).append(s)
+        sources.append(name)
+    return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
+                            known, tuple(sources))
+
+
+@lru_cache(maxsize=4)
+def default_library(sets: tuple[str, ...] = MP_SETS) -> StructureLibrary:
+    """`build_library(sets)`, built once per process."""
+    return build_library(sets)

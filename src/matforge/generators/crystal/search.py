@@ -1,0 +1,451 @@
+"""Crystal structure prediction for any composition: a search scored by a universal potential.
+
+No generative model trained here knows more than perovskites and carbon, so a structure for
+a general composition comes from search and physics: candidates from every source at once,
+each scored by the energy of a universal interatomic potential (CHGNet or SevenNet), the
+lowest-energy distinct structures returned with where each came from.
+
+1. Candidates (`candidates`):
+   - the formula's own known structures in the library (`library.StructureLibrary`);
+   - template substitution: one candidate per distinct structure type (space group and
+     Wyckoff sites) with the composition's anonymized formula, at any multiple of the
+     formula unit, nearest template chemistry first, each in its closest site assignments;
+   - symmetric random structures (pyxtal) over 1-4 formula units;
+   - the shipped diffusion models where a composition fits them (ABX3, carbon).
+2. Screening: one single-point energy per candidate (or a few optimiser steps); the lowest
+   are relaxed fully, in batches across compositions (`oracles.relax`).
+3. Evolution: children of the lowest relaxed structures (strain, swaps, cut-and-splice,
+   `evolution`) spend what is left of the relaxation budget.
+4. The relaxed structures, duplicates removed (StructureMatcher), lowest energy first.
+
+A `SearchStore` keeps each finished composition, so an interrupted run resumes; `executor=
+"ray"` spreads chunks of compositions over a Ray cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Composition, Structure
+
+from matforge.candidate import Candidate
+from matforge.errors import MatforgeError
+from matforge.generators.base import Condition, Generator, read_config, write_config
+from matforge.generators.crystal.library import CSP_SETS, StructureLibrary, default_library
+
+SEARCH_VERSION = "search-v1"  # bump when the procedure changes what a result is
+
+
+class SearchOptions(BaseModel):
+    """Every setting of a structure search (a misspelt key is an error)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Literal["chgnet", "sevennet"] = "chgnet"
+    library: tuple[str, ...] = CSP_SETS  # data sets, CIF folders or mp: queries
+    include_known: bool = True  # the formula's own known structures are candidates
+    # Defaults chosen on the tune part of benchmarks/csp_any.py (16 types, 2 assignments and
+    # 8 relaxations: 61% at one sample; 24, 6 and 12: 74%; 32, 6 and 16: no better)
+    n_templates: int = Field(24, ge=0)  # distinct structure types substituted
+    assignments: int = Field(6, ge=1)  # site assignments tried per structure type
+    n_random: int = Field(6, ge=0)  # pyxtal random structures
+    random_max_atoms: int = Field(16, ge=1)
+    n_diffusion: int = Field(4, ge=0)  # diffusion samples where a shipped model fits
+    screen_steps: int = Field(0, ge=0)  # optimiser steps before screening (0 = single point)
+    budget_relaxations: int = Field(12, ge=1)  # full relaxations per composition
+    ga_relaxations: int = Field(0, ge=0)  # of those, spent on children of the best
+    fmax: float = Field(0.1, gt=0)
+    steps: int = Field(300, ge=1)
+    max_atoms: int = Field(40, ge=1)
+    max_minutes: float = Field(5.0, gt=0)  # per composition: no evolution past it
+
+    def recipe(self) -> str:
+        """What a result of these options means, for the store's keys."""
+        from matforge.oracles.potentials import potential_info
+
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return f"{SEARCH_VERSION}|{potential_info(self.model).identity}|{text}"
+
+
+@dataclass
+class Found:
+    """One relaxed structure of a search and where its starting point came from."""
+
+    structure: Structure
+    energy_per_atom: float  # the potential's energy, eV/atom
+    source: str  # "known structure", "template ...", "random ...", "diffusion ...", "ga ..."
+    converged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cif": self.structure.to(fmt="cif"), "energy_per_atom": self.energy_per_atom,
+                "source": self.source, "converged": self.converged}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Found:
+        return cls(Structure.from_str(d["cif"], fmt="cif"), float(d["energy_per_atom"]),
+                   d["source"], bool(d["converged"]))
+
+
+@dataclass
+class SearchResult:
+    """The distinct relaxed structures of one composition, lowest energy first."""
+
+    formula: str
+    found: list[Found] = field(default_factory=list)
+    candidates: int = 0
+    relaxations: int = 0
+    seconds: float = 0.0  # wall seconds of its share of the batch
+    reason: str = ""  # why nothing was found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"formula": self.formula, "found": [f.to_dict() for f in self.found],
+                "candidates": self.candidates, "relaxations": self.relaxations,
+                "seconds": self.seconds, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchResult:
+        return cls(d["formula"], [Found.from_dict(f) for f in d["found"]], d["candidates"],
+                   d["relaxations"], d["seconds"], d["reason"])
+
+
+class StructureSearch(Generator):
+    """`matforge csp --model auto`: structures for any composition by potential-scored search."""
+
+    kind: ClassVar[str] = "crystal-auto"
+
+    def __init__(self, options: SearchOptions | None = None,
+                 structure_library: StructureLibrary | None = None,
+                 store: str | Path | None = None,
+                 progress: bool = True, executor: str = "serial", **settings: Any) -> None:
+        self.options = options or SearchOptions(**settings)
+        self._library = structure_library  # default: built from `options.library`
+        self.store_path = store
+        self.progress = progress
+        self.executor = executor  # "serial" or "ray" (chunks of compositions as Ray tasks)
+
+    @property
+    def library(self) -> StructureLibrary:
+        if self._library is None:
+            self._library = default_library(tuple(self.options.library))
+        return self._library
+
+    # ----------------------------------------------------------------- candidates
+    def candidates(self, formula: str, leave_out_own: bool = False, seed: int = 0
+                   ) -> list[tuple[Structure, str]]:
+        """(unrelaxed structure, where it came from) from every source, at most `max_atoms`."""
+        o = self.options
+        exclude = {formula} if leave_out_own else set()
+        out: list[tuple[Structure, str]] = []
+        if o.include_known and not leave_out_own:
+            out += [(s.copy(), "known structure") for s in self.library.structures_of(formula)]
+        for s in self.library.templates.substitutions(formula, o.n_templates, o.assignments,
+                                                      exclude, o.max_atoms, seed):
+            out.append((s, (f"template {s.properties['template_formula']} "
+                           f"({s.properties['template_source']})")))
+        out += random_candidates(formula, o.n_random, o.random_max_atoms, seed)
+        out += diffusion_candidates(formula, o.n_diffusion, seed)
+        return [(s, src) for s, src in out if len(s) <= o.max_atoms]
+
+    # ----------------------------------------------------------------- search
+    def search(self, formulas: Sequence[str | Composition], leave_out_own: bool = False,
+               seed: int = 0, chunk: int = 4, address: str | None = None
+               ) -> dict[str, SearchResult]:
+        """One SearchResult per reduced formula (in order), from the store where it is there.
+
+        `leave_out_own`: each composition's own known structures and every template of its
+        formula are left out (leave-one-out benchmarks). Compositions are searched `chunk`
+        at a time so that their relaxations share model calls."""
+        reduced = list(dict.fromkeys(_reduced(f) for f in formulas))
+        store = self._store(leave_out_own, seed)
+        done = {f: SearchResult.from_dict(d) for f, d in store.load(reduced).items()} \
+            if store else {}
+        todo = [f for f in reduced if f not in done]
+        chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+        bar = _bar(len(todo), self.progress and bool(todo))
+        for results in self._run_chunks(chunks, leave_out_own, seed, address):
+            for res in results:
+                done[res.formula] = res
+                if store:
+                    store.save(res.formula, res.to_dict())
+            bar.update(len(results))
+        bar.close()
+        if store:
+            store.close()
+        return {f: done[f] for f in reduced}
+
+    def _store(self, leave_out_own: bool, seed: int) -> Any:
+        if self.store_path is None:
+            return None
+        from matforge.generators.crystal.search_store import SearchStore
+
+        sources = ",".join(self.library.sources)
+        return SearchStore(self.store_path, f"{self.options.recipe()}|library={sources}|"
+                                            f"leave_out_own={leave_out_own}|seed={seed}")
+
+    def _run_chunks(self, chunks: list[list[str]], leave_out_own: bool, seed: int,
+                    address: str | None) -> Iterator[list[SearchResult]]:
+        if self.executor == "serial":
+            for c in chunks:
+                yield self.search_chunk(c, leave_out_own, seed)
+        elif self.executor == "ray":
+            yield from _ray_chunks(self, chunks, leave_out_own, seed, address)
+        else:
+            raise MatforgeError(f"unknown executor {self.executor!r}; use serial or ray")
+
+    def search_chunk(self, formulas: list[str], leave_out_own: bool = False, seed: int = 0
+                     ) -> list[SearchResult]:
+        """Search these compositions together (no store): screen, relax, evolve, dedupe."""
+        o = self.options
+        start = time.perf_counter()
+        cands = {f: self.candidates(f, leave_out_own, seed) for f in formulas}
+        chosen = self._screen(cands)
+        relaxed = self._relax([(f, s, src) for f, items in chosen.items() for s, src in items])
+        if o.ga_relaxations and time.perf_counter() - start < 60 * o.max_minutes * len(formulas):
+            relaxed += self._evolve(relaxed, seed)
+        seconds = (time.perf_counter() - start) / max(len(formulas), 1)
+        out = []
+        for f in formulas:
+            mine = [found for g, found in relaxed if g == f]
+            res = SearchResult(f, distinct(mine), len(cands[f]), len(mine), seconds)
+            if not res.found:
+                res.reason = _why_none(cands[f], o.max_atoms)
+            out.append(res)
+        return out
+
+    def _screen(self, cands: dict[str, list[tuple[Structure, str]]]
+                ) -> dict[str, list[tuple[Structure, str]]]:
+        """Per formula, the candidates with the lowest screening energies (the structures
+        after `screen_steps` optimiser steps), as many as the budget leaves for them."""
+        from matforge.oracles.relax import relax_structures
+
+        o = self.options
+        flat = [(f, s, src) for f, items in cands.items() for s, src in items]
+        screened = relax_structures([s for _, s, _ in flat], steps=o.screen_steps,
+                                    fmax=o.fmax, model=o.model, progress=False)
+        keep = max(o.budget_relaxations - o.ga_relaxations, 1)
+        chosen: dict[str, list[tuple[Structure, str]]] = {f: [] for f in cands}
+        for f in cands:
+            scored = [(r.energy_per_atom, r.structure, src)
+                      for (g, _, src), r in zip(flat, screened)
+                      if g == f and r.ok and np.isfinite(r.energy_per_atom)]
+            scored.sort(key=lambda x: x[0])
+            chosen[f] = [(s, src) for _, s, src in scored[:keep]]
+        return chosen
+
+    def _relax(self, items: list[tuple[str, Structure, str]]) -> list[tuple[str, Found]]:
+        """Full relaxations; the ones that fail or leave physical limits are dropped."""
+        from matforge.chem.geometry import structure_problem
+        from matforge.oracles.relax import relax_structures
+
+        o = self.options
+        results = relax_structures([s for _, s, _ in items], fmax=o.fmax, steps=o.steps,
+                                   model=o.model, progress=False)
+        out = []
+        for (f, _, src), r in zip(items, results):
+            if r.ok and np.isfinite(r.energy_per_atom) and not structure_problem(r.structure):
+                out.append((f, Found(r.structure, float(r.energy_per_atom), src, r.converged)))
+        return out
+
+    def _evolve(self, relaxed: list[tuple[str, Found]], seed: int) -> list[tuple[str, Found]]:
+        """Children of each formula's lowest distinct structures, relaxed."""
+        from matforge.generators.crystal.evolution import offspring
+
+        children = []
+        for f in dict.fromkeys(g for g, _ in relaxed):
+            parents = distinct([found for g, found in relaxed if g == f])[:4]
+            kids = offspring([p.structure for p in parents], self.options.ga_relaxations, seed)
+            children += [(f, s, f"ga {op} of {parents[0].source}") for s, op in kids]
+        return self._relax(children)
+
+    # ----------------------------------------------------------------- Generator API
+    def propose(self, composition: Composition | str, k: int = 1, seed: int = 0
+                ) -> list[Structure]:
+        """The `k` lowest-energy distinct structures found for one composition."""
+        res = self.search([composition], seed=seed)[_reduced(composition)]
+        if not res.found:
+            raise MatforgeError(f"{res.formula}: {res.reason}")
+        return [_annotated(f, self.options.model) for f in res.found[:k]]
+
+    def propose_many(self, compositions: Sequence[Composition | str], k: int = 1,
+                     seed: int = 0, progress: bool = False) -> list[list[Structure]]:
+        """`propose` for many compositions in shared batches (an empty list: none found)."""
+        results = self.search(compositions, seed=seed)
+        return [[_annotated(f, self.options.model) for f in results[_reduced(c)].found[:k]]
+                for c in compositions]
+
+    def fit(self, dataset: pd.DataFrame, **options: Any) -> StructureSearch:
+        """Add a structure data set (a `cif` column) to the library's templates."""
+        from matforge.generators.crystal.template import TemplateCSP
+
+        if "cif" not in dataset.columns:
+            raise MatforgeError("a structure search learns templates from a 'cif' column")
+        extra = TemplateCSP.from_structures(dataset["cif"].tolist(), source="user").templates
+        lib = self.library
+        self._library = StructureLibrary(
+            TemplateCSP(list(lib.templates.templates) + extra, source=lib.templates.source,
+                        consensus=1), lib.known, lib.sources + ("user",))
+        return self
+
+    def sample(self, n: int, condition: Condition | None = None,
+               seed: int | None = None) -> list[Candidate]:
+        formula = (condition or {}).get("formula") or (condition or {}).get("composition")
+        if formula is None:
+            raise MatforgeError("a structure search needs a composition: condition "
+                                "{'formula': F}")
+        structures = self.propose(str(formula), k=n, seed=seed or 0)
+        return [Candidate.from_structure(s, provenance={"generator": self.kind, "rank": i,
+                                                        "source": s.properties["source"]})
+                for i, s in enumerate(structures)]
+
+    def save(self, path: str | Path) -> Path:
+        return write_config(path, self.kind, options=self.options.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> StructureSearch:
+        return cls(SearchOptions(**read_config(path).get("options", {})))
+
+
+def predict_structures(compositions: Sequence[str | Composition] | str, k: int = 1,
+                       seed: int = 0, store: str | Path | None = None, progress: bool = True,
+                       **options: Any) -> dict[str, list[Structure]]:
+    """Structures for any compositions: the `k` lowest-energy distinct structures a search
+    finds for each (reduced formula -> list, empty when none was found), each with
+    `properties` energy_per_atom, source, converged and potential.
+
+    Options are `SearchOptions` fields (a misspelt one raises), e.g. `budget_relaxations`.
+
+    Example:
+        >>> found = predict_structures(["NaCl", "GaAs"], k=2, budget_relaxations=4)
+        >>> found["NaCl"][0].properties["source"]
+    """
+    if isinstance(compositions, (str, Composition)):
+        compositions = [compositions]
+    search = StructureSearch(SearchOptions(**options), store=store, progress=progress)
+    results = search.search(compositions, seed=seed)
+    return {f: [_annotated(x, search.options.model) for x in r.found[:k]]
+            for f, r in results.items()}
+
+
+def random_candidates(formula: str, n: int, max_atoms: int, seed: int
+                      ) -> list[tuple[Structure, str]]:
+    """`n` pyxtal structures cycling over 1-4 formula units of at most `max_atoms` atoms."""
+    from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
+
+    reduced = Composition(formula)
+    sizes = [z for z in (1, 2, 3, 4) if reduced.num_atoms * z <= max_atoms]
+    if n <= 0 or not sizes:
+        return []
+    csp = RandomSymmetricCSP()
+    out = []
+    for i in range(n):
+        z = sizes[i % len(sizes)]
+        try:
+            s = csp.propose(reduced * z, k=1, seed=seed * 7919 + i)[0]
+        except MatforgeError:
+            continue
+        out.append((s, (f"random (pyxtal, space group {s.properties.get('spacegroup')}, "
+                       f"Z={z})")))
+    return out
+
+
+DIFFUSION_FITS = {"perov-5": lambda c: c.anonymized_formula == "ABC3",
+                  "carbon-24": lambda c: {e.symbol for e in c.elements} == {"C"}}
+
+
+def diffusion_candidates(formula: str, n: int, seed: int) -> list[tuple[Structure, str]]:
+    """`n` samples of each shipped diffusion model whose training set the composition fits."""
+    from matforge.generators.base import load_generator
+
+    comp = Composition(formula)
+    out = []
+    for name, fits in DIFFUSION_FITS.items():
+        if n <= 0 or not fits(comp):
+            continue
+        try:
+            structures = load_generator(name).propose(comp, k=n, seed=seed)
+        except MatforgeError:  # an element outside the model's training set
+            continue
+        out += [(s, f"diffusion ({name})") for s in structures]
+    return out
+
+
+def distinct(found: list[Found]) -> list[Found]:
+    """Lowest energy first, one per structure (pymatgen StructureMatcher's defaults)."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    matcher = StructureMatcher()
+    kept: list[Found] = []
+    for f in sorted(found, key=lambda x: x.energy_per_atom):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not any(_same(matcher, f.structure, k.structure) for k in kept):
+                kept.append(f)
+    return kept
+
+
+def _same(matcher: Any, a: Structure, b: Structure) -> bool:
+    try:
+        return bool(matcher.fit(a, b))
+    except Exception:  # noqa: BLE001 - a cell the matcher cannot reduce counts as different
+        return False
+
+
+def _annotated(found: Found, model: str) -> Structure:
+    from matforge.oracles.potentials import potential_info
+
+    s = found.structure.copy()
+    s.properties = {"energy_per_atom": found.energy_per_atom, "source": found.source,
+                    "converged": found.converged, "potential": potential_info(model).identity}
+    return s
+
+
+def _reduced(formula: str | Composition) -> str:
+    try:
+        return Composition(formula).reduced_formula
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises several types for bad formulas
+        raise MatforgeError(f"cannot read composition {formula!r}: {exc}") from None
+
+
+def _why_none(cands: list, max_atoms: int) -> str:
+    if not cands:
+        return (f"no known structure, template or random placement of at most {max_atoms} "
+                "atoms fits this composition")
+    return "every candidate structure failed to relax or left the physical limits"
+
+
+def _ray_chunks(search: StructureSearch, chunks: list[list[str]], leave_out_own: bool,
+                seed: int, address: str | None) -> Iterator[list[SearchResult]]:
+    """Chunks as Ray tasks, yielded as they finish; each worker builds its own library."""
+    try:
+        import ray
+    except ImportError:
+        raise MatforgeError("--executor ray needs ray: pip install 'ray[default]'") from None
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    remote = ray.remote(_search_chunk_task)
+    options = search.options.model_dump(mode="json")
+    pending = [remote.remote(options, c, leave_out_own, seed) for c in chunks]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield [SearchResult.from_dict(d) for d in ray.get(ready[0])]
+
+
+def _search_chunk_task(options: dict, formulas: list[str], leave_out_own: bool,
+                       seed: int) -> list[dict]:
+    search = StructureSearch(SearchOptions(**options), progress=False)
+    return [r.to_dict() for r in search.search_chunk(formulas, leave_out_own, seed)]
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="structure search", unit="composition", disable=not enabled)
+

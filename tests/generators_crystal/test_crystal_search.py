@@ -1,0 +1,144 @@
+"""The structure search (`csp --model auto`): candidates, search, store, CLI, GA operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+from typer.testing import CliRunner
+
+from matforge.cli import app
+from matforge.errors import MatforgeError
+from matforge.generators.crystal.library import StructureLibrary, build_library
+from matforge.generators.crystal.search import SearchOptions, StructureSearch
+from matforge.metrics.csp import rms_dist
+
+SMALL = {"n_templates": 4, "assignments": 1, "n_random": 1, "n_diffusion": 0,
+         "budget_relaxations": 3, "steps": 150}
+
+
+def rocksalt(a: str = "Na", b: str = "Cl", lattice: float = 5.6) -> Structure:
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(lattice), [a, b],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+
+
+@pytest.fixture(scope="module")
+def aflow_library() -> StructureLibrary:
+    """AFLOW prototypes only (the shared sets stay out, so the test is the same anywhere),
+    plus one known structure to test the known-structure source."""
+    lib = build_library(())
+    lib.known["KBr"] = [rocksalt("K", "Br", 6.6)]
+    return lib
+
+
+def test_candidates_come_from_each_source(aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, **{**SMALL, "n_random": 2})
+    cands = search.candidates("KBr")
+    kinds = {src.split(" ")[0] for _, src in cands}
+    assert {"known", "template", "random"} <= kinds
+    for s, _ in cands:
+        assert s.composition.reduced_formula == "KBr"
+    assert not any(src == "known structure" for _, src in
+                   search.candidates("KBr", leave_out_own=True))
+
+
+def test_template_types_are_distinct(aflow_library: StructureLibrary) -> None:
+    subs = aflow_library.templates.substitutions("NaCl", n=6, assignments=1)
+    assert len(subs) == 6
+    keys = set()
+    for s in subs:
+        sga_key = (s.get_space_group_info(symprec=0.1)[1], len(s))
+        keys.add(sga_key)
+    assert len(keys) >= 4  # six structure types, at most a couple sharing a group and size
+
+
+def test_search_finds_rocksalt_for_nacl_lowest_first(aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, progress=False, **SMALL)
+    result = search.search(["NaCl"])["NaCl"]
+    assert result.found, result.reason
+    energies = [f.energy_per_atom for f in result.found]
+    assert energies == sorted(energies)
+    assert result.relaxations <= SMALL["budget_relaxations"]
+    assert rms_dist(result.found[0].structure, rocksalt()) is not None
+    top = search.propose("Na2Cl2", k=2)
+    assert top[0].properties["source"].startswith(("template", "random"))
+    assert np.isfinite(top[0].properties["energy_per_atom"])
+    assert top[0].properties["potential"].startswith("chgnet-0.3.0")
+
+
+def test_store_resumes_without_relaxing_again(aflow_library: StructureLibrary, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "search.sqlite"
+    first = StructureSearch(structure_library=aflow_library, store=store, progress=False, **SMALL)
+    before = first.search(["KCl"])["KCl"]
+
+    def no_relaxing(*args, **kwargs):
+        raise AssertionError("a stored composition must not be searched again")
+
+    monkeypatch.setattr("matforge.oracles.relax.relax_structures", no_relaxing)
+    again = StructureSearch(structure_library=aflow_library, store=store, progress=False, **SMALL)
+    after = again.search(["KCl"])["KCl"]
+    assert [f.energy_per_atom for f in after.found] == \
+        pytest.approx([f.energy_per_atom for f in before.found])
+    other = StructureSearch(structure_library=aflow_library, store=store, progress=False,
+                            **{**SMALL, "budget_relaxations": 2})
+    with pytest.raises(AssertionError, match="must not be searched"):
+        other.search(["KCl"])  # another recipe is another key
+
+
+def test_unknown_option_names_the_nearest() -> None:
+    from matforge import registry
+
+    with pytest.raises(MatforgeError, match="did you mean 'n_random'"):
+        registry.get("csp", "auto").validate({"n_randm": 3})
+    with pytest.raises(Exception, match="budget_relaxations"):
+        SearchOptions(budget_relaxations=0)
+
+
+def test_nothing_fits_gives_a_reason(aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, progress=False,
+                             **{**SMALL, "n_random": 0, "max_atoms": 2})
+    with pytest.raises(MatforgeError, match="no known structure, template or random"):
+        search.propose("Li3PO4")
+
+
+def test_ga_children_keep_the_composition() -> None:
+    from matforge.generators.crystal.evolution import cut_and_splice, offspring
+
+    a = rocksalt().make_supercell([2, 1, 1], in_place=False)
+    b = a.copy()
+    b.perturb(0.2)
+    kids = offspring([a, b], n=12, seed=3)
+    assert kids
+    for child, op in kids:
+        assert op in {"strain", "swap", "crossover"}
+        assert child.composition == a.composition
+    rng = np.random.default_rng(0)
+    made = [cut_and_splice(a, b, rng) for _ in range(20)]
+    assert all(c is None or c.composition == a.composition for c in made)
+
+
+def test_csp_auto_command(tmp_path: Path) -> None:
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"material_id": ["a", "b"], "formula": ["NaCl", "Xx2O"]}).to_csv(inp,
+                                                                              index=False)
+    out = tmp_path / "out.csv"
+    args = ["csp", "--model", "auto", "--input", str(inp), "--out", str(out),
+            "--n-samples", "2", "--budget-relaxations", "2", "--option", "n_templates=3",
+            "--option", "n_random=0", "--option", "n_diffusion=0",
+            "--option", "library=[]", "--store", str(tmp_path / "s.sqlite")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "skipped b" in res.output  # the unreadable row is reported, the rest goes on
+    frame = pd.read_csv(out)
+    assert set(frame["material_id"]) == {"a"}
+    assert {"energy_per_atom", "source", "potential"} <= set(frame.columns)
+    assert frame["energy_per_atom"].is_monotonic_increasing
+    s = Structure.from_str(frame["cif"][0], fmt="cif")
+    assert s.composition.reduced_formula == Composition("NaCl").reduced_formula
+    bad = CliRunner().invoke(app, args + ["--option", "n_templtes=3"])
+    assert isinstance(bad.exception, MatforgeError)  # `matforge` prints it and exits 2
+    assert "unknown option 'n_templtes' (did you mean 'n_templates'?)" in str(bad.exception)
