@@ -53,6 +53,7 @@ def test_template_types_are_distinct(aflow_library: StructureLibrary) -> None:
         sga_key = (s.get_space_group_info(symprec=0.1)[1], len(s))
         keys.add(sga_key)
     assert len(keys) >= 4  # six structure types, at most a couple sharing a group and size
+    assert aflow_library.templates.substitutions("NaCl", n=0) == []  # templates switched off
 
 
 def test_search_finds_rocksalt_for_nacl_lowest_first(aflow_library: StructureLibrary) -> None:
@@ -142,3 +143,21 @@ def test_csp_auto_command(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, args + ["--option", "n_templtes=3"])
     assert isinstance(bad.exception, MatforgeError)  # `matforge` prints it and exits 2
     assert "unknown option 'n_templtes' (did you mean 'n_templates'?)" in str(bad.exception)
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_the_serial_result() -> None:
+    pytest.importorskip("ray")
+    import ray
+
+    settings = {**SMALL, "n_random": 0, "library": ()}
+    serial = StructureSearch(progress=False, **settings).search(["NaCl", "KCl"], chunk=1)
+    try:
+        spread = StructureSearch(progress=False, executor="ray", **settings).search(
+            ["NaCl", "KCl"], chunk=1)
+    finally:
+        ray.shutdown()
+    for f in ("NaCl", "KCl"):
+        assert [x.source for x in spread[f].found] == [x.source for x in serial[f].found]
+        assert [x.energy_per_atom for x in spread[f].found] == \
+            pytest.approx([x.energy_per_atom for x in serial[f].found], abs=1e-4)

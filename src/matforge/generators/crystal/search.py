@@ -29,6 +29,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -361,17 +362,22 @@ DIFFUSION_FITS = {"perov-5": lambda c: c.anonymized_formula == "ABC3",
                   "carbon-24": lambda c: {e.symbol for e in c.elements} == {"C"}}
 
 
-def diffusion_candidates(formula: str, n: int, seed: int) -> list[tuple[Structure, str]]:
-    """`n` samples of each shipped diffusion model whose training set the composition fits."""
+@lru_cache(maxsize=len(DIFFUSION_FITS))
+def _diffusion_model(name: str) -> Any:
     from matforge.generators.base import load_generator
 
+    return load_generator(name)
+
+
+def diffusion_candidates(formula: str, n: int, seed: int) -> list[tuple[Structure, str]]:
+    """`n` samples of each shipped diffusion model whose training set the composition fits."""
     comp = Composition(formula)
     out = []
     for name, fits in DIFFUSION_FITS.items():
         if n <= 0 or not fits(comp):
             continue
         try:
-            structures = load_generator(name).propose(comp, k=n, seed=seed)
+            structures = _diffusion_model(name).propose(comp, k=n, seed=seed)
         except MatforgeError:  # an element outside the model's training set
             continue
         out += [(s, f"diffusion ({name})") for s in structures]

@@ -12,8 +12,6 @@ import json
 import time
 from pathlib import Path
 
-from pymatgen.core import Structure
-
 from matforge.sqlite_store import connect, transaction
 
 SCHEMA = """
@@ -50,6 +48,3 @@ class SearchStore:
     def close(self) -> None:
         self.conn.close()
 
-
-def structure_from_cif(cif: str) -> Structure:
-    return Structure.from_str(cif, fmt="cif")

@@ -249,12 +249,8 @@ class TemplateCSP(Generator):
                                 f"({self.source})")
         rank_fn = rank_fn or self.rank_fn
         consensus = self.consensus if consensus is None else consensus
-        idx = self._group_arrays[sig][0]
-        targets = _ordered_elements(comp)
-        perms = _block_permutations(sig, len(targets))
-        n_target = round(comp.num_atoms)
-        order, best, best_perm = self._rank_templates(sig, targets, perms, n_target,
-                                                      np.random.default_rng(seed))
+        idx, targets, perms, n_target, order, costs = self._plan(comp, seed)
+        best, best_perm = costs.min(axis=1), costs.argmin(axis=1)
         want = max(3 * k, k + 5) if rank_fn else max(k, consensus)
         out: list[Structure] = []
         seen: set = set()
@@ -282,21 +278,30 @@ class TemplateCSP(Generator):
             out = _vote(out, consensus)
         return out[:k]
 
-    def _rank_templates(self, sig: tuple, targets: list[str], perms: list[tuple[int, ...]],
-                        n_target: int, rng: np.random.Generator
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The templates of anonymized formula `sig`, nearest first: by the chemical distance
-        of the best assignment of `targets` to their sites (`perms`), a penalty for a cell
-        size that does not fit `n_target` atoms, and a bonus for popular prototypes. Returns
-        the order, each template's best distance and the index of its best permutation."""
-        idx, _, natoms = self._group_arrays[sig]
+    def _plan(self, comp: Composition, seed: int) -> tuple:
+        """For a composition with templates: the template indices of its anonymized formula,
+        its elements in slot order, the permitted site assignments, its atom count, the
+        templates nearest first (`_rank_templates`) and the (templates, assignments) costs."""
+        sig = signature(comp)
+        idx = self._group_arrays[sig][0]
+        targets = _ordered_elements(comp)
+        perms = _block_permutations(sig, len(targets))
+        n_target = round(comp.num_atoms)
         costs = self._assignment_costs(sig, targets, perms)
-        best, best_perm = costs.min(axis=1), costs.argmin(axis=1)
+        order = self._rank_templates(sig, costs, n_target, np.random.default_rng(seed))
+        return idx, targets, perms, n_target, order, costs
+
+    def _rank_templates(self, sig: tuple, costs: np.ndarray, n_target: int,
+                        rng: np.random.Generator) -> np.ndarray:
+        """The templates of anonymized formula `sig`, nearest first: by the chemical distance
+        of their best site assignment (`costs`), a penalty for a cell size that does not fit
+        `n_target` atoms, and a bonus for popular prototypes."""
+        idx, _, natoms = self._group_arrays[sig]
         mismatch = np.where(natoms == n_target, 0.0,
                             np.where(n_target % natoms == 0, 0.3, 1.0))
-        score = (best + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
+        score = (costs.min(axis=1) + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
                  + 1e-6 * rng.random(len(idx)))  # seeded tie-break
-        return np.argsort(score), best, best_perm
+        return np.argsort(score)
 
     def _assignment_costs(self, sig: tuple, targets: list[str],
                           perms: list[tuple[int, ...]]) -> np.ndarray:
@@ -323,15 +328,9 @@ class TemplateCSP(Generator):
         Empty when no template has the composition's anonymized formula."""
         comp = _parse_composition(composition)
         sig = signature(comp)
-        if sig not in self._groups:
+        if n <= 0 or sig not in self._groups:
             return []
-        idx = self._group_arrays[sig][0]
-        targets = _ordered_elements(comp)
-        perms = _block_permutations(sig, len(targets))
-        n_target = round(comp.num_atoms)
-        order, _, _ = self._rank_templates(sig, targets, perms, n_target,
-                                           np.random.default_rng(seed))
-        costs = self._assignment_costs(sig, targets, perms)
+        idx, targets, perms, n_target, order, costs = self._plan(comp, seed)
         out: list[Structure] = []
         types: set = set()
         for j in order:
