@@ -55,19 +55,18 @@ def run_csp(model: Any, formulas: list[str], ids: list[Any], n_samples: int, see
     from matforge import registry
 
     plugin = registry.find("generator", getattr(model, "kind", ""))
+    batches = None
     if plugin is not None and plugin.supports("batched"):
         unreadable = {f: _unreadable(f) for f in formulas}
         readable = [f for f in formulas if not unreadable[f]]
-        found = dict(zip(readable, model.propose_many(readable, k=n_samples, seed=seed,
-                                                      progress=True)))
-        batches = [found.get(f) or unreadable[f] for f in formulas]
-    else:
-        batches = []
-        for formula in tqdm(formulas, desc="csp"):
-            try:
-                batches.append(model.propose(formula, k=n_samples, seed=seed))
-            except MatforgeError as exc:
-                batches.append(str(exc))
+        try:
+            found = dict(zip(readable, model.propose_many(readable, k=n_samples, seed=seed,
+                                                          progress=True)))
+            batches = [found.get(f) or unreadable[f] for f in formulas]
+        except MatforgeError:
+            pass  # one composition failed the whole batch: one at a time names it
+    if batches is None:
+        batches = [_propose_one(model, f, n_samples, seed) for f in tqdm(formulas, desc="csp")]
     rows, failures = [], []
     for mid, formula, structures in zip(ids, formulas, batches):
         if isinstance(structures, str) or not structures:
@@ -76,6 +75,14 @@ def run_csp(model: Any, formulas: list[str], ids: list[Any], n_samples: int, see
         rows += [{"material_id": mid, "formula": formula, "sample": j, "cif": s.to(fmt="cif"),
                   **_scalar_properties(s)} for j, s in enumerate(structures)]
     return rows, failures
+
+
+def _propose_one(model: Any, formula: str, k: int, seed: int) -> list[Any] | str:
+    """The model's structures for one composition, or why there are none."""
+    try:
+        return model.propose(formula, k=k, seed=seed)
+    except MatforgeError as exc:
+        return str(exc)
 
 
 def _unreadable(formula: str) -> str:
