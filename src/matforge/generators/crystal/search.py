@@ -308,6 +308,9 @@ class StructureSearch(Generator):
                 for i, s in enumerate(structures)]
 
     def save(self, path: str | Path) -> Path:
+        """The options only: `load` rebuilds the library from `options.library`, so give user
+        structures as a library entry (a CIF folder or file) rather than through `fit` to
+        keep them in a saved model."""
         return write_config(path, self.kind, options=self.options.model_dump(mode="json"))
 
     @classmethod
