@@ -34,20 +34,15 @@ class StructureLibrary:
     def structures_of(self, formula: str) -> list[Structure]:
         return self.known.get(formula, [])
 
-    @property
-    def size(self) -> int:
-        return len(self.templates.templates)
-
 
 def _split_of(name: str) -> str:
     return "val" if name in BENCHMARK_VAL_SETS else "all"
 
 
-def build_library(sets: Sequence[str] = MP_SETS, required: Sequence[str] = ()
-                  ) -> StructureLibrary:
+def build_library(sets: Sequence[str] = MP_SETS) -> StructureLibrary:
     """AFLOW prototypes plus each of `sets` that loads here (registered names, CIF folders,
-    structure files, `mp:` queries). A set in `required` that fails to load is an error;
-    the others are skipped, so the library works offline with whatever data is present."""
+    structure files, `mp:` queries); a set that does not load is skipped, so the library
+    works offline with whatever data is present."""
     from matforge.data import load_dataset
     from matforge.generators.crystal.template import TemplateCSP
 
@@ -60,8 +55,6 @@ def build_library(sets: Sequence[str] = MP_SETS, required: Sequence[str] = ()
             if "cif" not in frame.columns:
                 raise MatforgeError(f"{name}: no structures (a 'cif' column) to use as templates")
         except MatforgeError:
-            if name in required:
-                raise
             continue
         structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
         templates.extend(TemplateCSP.from_structures(structures, source=name).templates)
