@@ -20,7 +20,8 @@ runnable example of each); each is documented where it lives:
 - properties: `EnsembleSurrogate`, `train_surrogate(data, target, out)`,
   `load_surrogate(dir)`, `predict_frame(dir, frame)`: `predict(X) -> (mean, std)` with a
   calibrated std -> `CalibrationReport`, `calibration_report(y, mean, std)`;
-- synthesizability: `score_synthesizability(inputs)` (0-1, the shipped PU model),
+- synthesizability: `score_synthesizability(inputs)` (0-1, the shipped PU model; structures
+  with `model="synthesizability-structure"`),
   `synthesizability_frame(frame)`, `train_synthesizability(out)`;
 - explanations: `explain(model_dir, frame)` -> feature and group `Attributions` (exact
   TreeSHAP for tree ensembles, exact Shapley over elements otherwise);

@@ -34,6 +34,15 @@ def aflow_library() -> StructureLibrary:
     return lib
 
 
+def test_library_entry_that_does_not_load_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(MatforgeError, match="'/no/such/cifs' does not load"):
+        build_library(("/no/such/cifs",))
+    table = tmp_path / "formulas.csv"
+    table.write_text("formula\nNaCl\n")
+    with pytest.raises(MatforgeError, match="has no structures"):
+        build_library((str(table),))
+
+
 def test_candidates_come_from_each_source(aflow_library: StructureLibrary) -> None:
     search = StructureSearch(structure_library=aflow_library, **{**SMALL, "n_random": 2})
     cands = search.candidates("KBr")

@@ -109,3 +109,82 @@ def test_campaign_constraint_and_oracle_use_the_score():
     spec = OracleSpec.parse("synthesizability")
     results = build_oracle(spec.kind, spec.target).evaluate(cands)
     assert [r.values["synthesizability"] for r in results] == pytest.approx(list(scores))
+
+
+def test_threshold_keeps_the_target_tpr_with_confidence():
+    from scipy.stats import beta
+
+    from matforge.synthesizability.train import threshold_for_tpr
+
+    scores = np.random.default_rng(0).random(500)
+    t = threshold_for_tpr(scores, 0.95, 0.95)
+    kept = int((scores >= t).sum())
+    assert beta.ppf(0.05, kept, 500 - kept + 1) >= 0.95  # the bound holds at this threshold
+    assert beta.ppf(0.05, kept - 1, 500 - kept + 2) < 0.95  # and it is the highest that does
+    assert t < np.quantile(scores, 0.05)  # stricter than the plain quantile
+    assert threshold_for_tpr(scores[:20], 0.95, 0.95) == scores[:20].min()  # too few: keep all
+
+
+def _rock_salts() -> list:
+    from pymatgen.core import Lattice, Structure
+
+    pairs = [("Na", "Cl", 5.6), ("K", "Cl", 6.3), ("Li", "F", 4.0), ("Mg", "O", 4.2),
+             ("Ca", "O", 4.8), ("Sr", "O", 5.2), ("Ba", "O", 5.5), ("Ni", "O", 4.2),
+             ("Na", "Br", 6.0), ("K", "Br", 6.6), ("Li", "Cl", 5.1), ("Rb", "I", 7.3)]
+    return [Structure.from_spacegroup(225, Lattice.cubic(a), [x, y], [[0, 0, 0], [0.5, 0.5, 0.5]])
+            .get_primitive_structure() for x, y, a in pairs]
+
+
+def test_structure_variant_tells_made_structures_from_random_ones(tmp_path, use_fixture_data):
+    """A small structure PU set: rock salts as positives, their random polymorphs and Perov-5
+    cells unlabelled; fit, threshold on held-out rows, save, score through the frame API."""
+    from matforge.data import load_dataset
+    from matforge.data.readers import parse_cif
+    from matforge.synthesizability.structures import (
+        MP_STRUCTURES,
+        StructurePUData,
+        add_random_polymorphs,
+        same_composition_auc,
+    )
+    from matforge.synthesizability.train import train_structure_synthesizability
+
+    data = StructurePUData()
+    for s in _rock_salts():
+        data.add(s, 1, MP_STRUCTURES)
+    for cif in load_dataset("perov-5", split="val")["cif"][:12]:
+        data.add(parse_cif(cif), 0, "perov-5")
+    add_random_polymorphs(data, seed=0, progress=False)
+    assert data.sources.count("random") == 12  # every rock salt got a random partner
+    assert all(data.structures[j].composition == data.structures[i].composition
+               for i, j in enumerate(data.pair) if j >= 0)
+    data.splits = ["val" if i in (3, 7) or (i >= 12 and i % 4 == 0) else "train"
+                   for i in range(len(data.structures))]
+    result = train_structure_synthesizability(tmp_path / "m", data=data, n_bags=2, max_iter=30,
+                                              min_samples_leaf=2, progress=False)
+    assert result["val"]["n_positive"] == 2
+    model = PUBaggingClassifier.load(tmp_path / "m")
+    scores = model.score(data.structures)
+    assert same_composition_auc(scores, data, "train") > 0.9
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "structure" in card and "threshold" in card
+    with pytest.raises(MatforgeError, match="not a CIF"):
+        model.score(["NaCl"])
+    frame = pd.DataFrame({"formula": ["NaCl", "KCl"],
+                          "cif": [data.structures[0].to(fmt="cif"), ""]})
+    out = synthesizability_frame(frame, structure_model=str(tmp_path / "m"))
+    assert out["structure_synthesizability"].iloc[0] == pytest.approx(scores[0])
+    assert pd.isna(out["structure_synthesizability"].iloc[1])  # no CIF, no structure score
+    assert out["synthesizability"].notna().all()
+
+
+def test_shipped_structure_model_prefers_the_made_polymorph():
+    from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
+    from matforge.synthesizability import STRUCTURE_MODEL
+
+    made = _rock_salts()[:4]  # NaCl, KCl, LiF, MgO in rock salt
+    random_ = [RandomSymmetricCSP().propose(s.composition * 2, k=1, seed=i)[0]
+               for i, s in enumerate(made)]
+    scores = score_synthesizability(made + random_, model=STRUCTURE_MODEL)
+    assert np.all(scores[:4] > scores[4:])
+    model = PUBaggingClassifier.load(STRUCTURE_MODEL)
+    assert model.featurizer == "chgnet+magpie" and 0 < model.threshold < 1

@@ -4,9 +4,11 @@ Each bag trains a gradient-boosted tree classifier to tell the positives from an
 random draw of the unlabelled set, so the unlabelled rows that are in truth positives are
 outvoted across bags instead of being learnt as negatives. The score of a composition is the
 mean probability over the bags: a ranking of how much it looks like the compounds chemists
-have made, not a calibrated probability of success. Features are the Magpie statistics and
-atomic fractions of the composition surrogates; trees are stored as flat arrays
-(`FlatForest`), so loading a model directory runs no pickle.
+have made, not a calibrated probability of success. Features are those of the surrogates:
+the Magpie statistics and atomic fractions of a composition ("magpie+fractions"), or for the
+structure variant CHGNet's descriptors of the structure followed by those of its composition
+("chgnet+magpie"). Trees are stored as flat arrays (`FlatForest`), so loading a model
+directory runs no pickle.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from matforge.surrogates.ensemble import featurize
 from matforge.surrogates.forest import FlatForest, load_forests, save_forests
 
 KIND = "synthesizability"
-FEATURIZER = "magpie+fractions"
+FEATURIZERS = ("magpie+fractions", "chgnet+magpie")
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -33,14 +35,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class PUBaggingClassifier:
-    """`fit(positives, unlabelled)`, `score(X) -> [0, 1]`; X: formulas, Compositions,
-    Candidates or Structures (scored by their composition)."""
+    """`fit(positives, unlabelled)`, `score(X) -> [0, 1]`. X for the composition featurizer:
+    formulas, Compositions, Candidates or Structures (scored by their composition); for the
+    structure featurizer: Structures, CIF strings or Candidates with a structure."""
 
     def __init__(self, n_bags: int = 8, unlabelled_ratio: float = 3.0, max_iter: int = 200,
                  learning_rate: float = 0.1, max_leaf_nodes: int = 31,
-                 min_samples_leaf: int = 20, seed: int = 0, progress: bool = True):
+                 min_samples_leaf: int = 20, seed: int = 0,
+                 featurizer: str = "magpie+fractions", progress: bool = True):
         if n_bags < 1:
             raise MatforgeError("n_bags must be at least 1")
+        if featurizer not in FEATURIZERS:
+            raise MatforgeError(f"unknown featurizer {featurizer!r} (use "
+                                f"{', '.join(FEATURIZERS)})")
+        self.featurizer = featurizer
         self.params = {"n_bags": n_bags, "unlabelled_ratio": unlabelled_ratio,
                        "max_iter": max_iter, "learning_rate": learning_rate,
                        "max_leaf_nodes": max_leaf_nodes, "min_samples_leaf": min_samples_leaf,
@@ -54,7 +62,7 @@ class PUBaggingClassifier:
         from sklearn.ensemble import HistGradientBoostingClassifier
         from threadpoolctl import threadpool_limits
 
-        pos, unl = featurize(list(positives), FEATURIZER), featurize(list(unlabelled), FEATURIZER)
+        pos, unl = self.features(positives), self.features(unlabelled)
         if len(pos) < 10 or len(unl) < 10:
             raise MatforgeError(f"need at least 10 positives and 10 unlabelled rows, got "
                                 f"{len(pos)} and {len(unl)}")
@@ -77,8 +85,19 @@ class PUBaggingClassifier:
                      "fit_seconds": round(time.perf_counter() - t0, 1)}
         return self
 
+    @property
+    def on_structures(self) -> bool:
+        return self.featurizer != "magpie+fractions"
+
     def features(self, X: Iterable[Any]) -> np.ndarray:
-        return featurize(list(X), FEATURIZER)
+        if not self.on_structures:
+            return featurize(list(X), self.featurizer)
+        from matforge.representations.chgnet_features import chgnet_features
+        from matforge.surrogates.structure import as_structures
+
+        structures = as_structures(X)
+        return np.hstack([chgnet_features(structures, progress=self.progress),
+                          featurize([s.composition for s in structures])])
 
     def score(self, X: Iterable[Any]) -> np.ndarray:
         """Synthesizability in [0, 1]: the mean over bags of P(positive | composition)."""
@@ -90,7 +109,7 @@ class PUBaggingClassifier:
     def save(self, path: str | Path, **extra: Any) -> Path:
         if not self.bags:
             raise MatforgeError("nothing to save: the model is not fitted")
-        path = write_config(path, KIND, params=self.params, featurizer=FEATURIZER,
+        path = write_config(path, KIND, params=self.params, featurizer=self.featurizer,
                             threshold=self.threshold, info=self.info, n_bags=len(self.bags),
                             **extra)
         save_forests(path, self.bags, "b")
@@ -102,7 +121,8 @@ class PUBaggingClassifier:
         cfg = read_config(path)
         if cfg.get("kind") != KIND:
             raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} model, not {KIND!r}")
-        model = cls(**cfg["params"], progress=False)
+        model = cls(**cfg["params"], featurizer=cfg.get("featurizer", "magpie+fractions"),
+                    progress=False)
         model.bags = load_forests(path, cfg["n_bags"], "b")
         model.threshold = cfg.get("threshold")
         model.info = cfg.get("info", {})

@@ -40,10 +40,12 @@ def _split_of(name: str) -> str:
 
 
 def build_library(sets: Sequence[str] = MP_SETS) -> StructureLibrary:
-    """AFLOW prototypes plus each of `sets` that loads here (registered names, CIF folders,
-    structure files, `mp:` queries); a set that does not load is skipped, so the library
-    works offline with whatever data is present."""
+    """AFLOW prototypes plus each of `sets` (registered names, CIF folders, structure files,
+    `mp:` queries). A registered set whose files are not here is skipped, so the library
+    works offline with whatever data is present; any other entry that does not load (a
+    misspelt folder, a set without structures) is an error naming it."""
     from matforge.data import load_dataset
+    from matforge.data.registry import DATASETS
     from matforge.generators.crystal.template import TemplateCSP
 
     templates = list(TemplateCSP.from_aflow_prototypes().templates)
@@ -52,10 +54,14 @@ def build_library(sets: Sequence[str] = MP_SETS) -> StructureLibrary:
     for name in sets:
         try:
             frame = load_dataset(name, split=_split_of(name))
-            if "cif" not in frame.columns:
-                raise MatforgeError(f"{name}: no structures (a 'cif' column) to use as templates")
-        except MatforgeError:
-            continue
+        except MatforgeError as exc:
+            if name in DATASETS:
+                continue
+            raise MatforgeError(f"structure library entry {name!r} does not load: {exc}"
+                                ) from None
+        if "cif" not in frame.columns:
+            raise MatforgeError(f"structure library entry {name!r} has no structures (a 'cif' "
+                                "column) to use as templates")
         structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
         templates.extend(TemplateCSP.from_structures(structures, source=name).templates)
         for s in structures:
