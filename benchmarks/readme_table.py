@@ -416,6 +416,37 @@ def synthesizability(r: Results) -> list[list[str]]:
     return rows + SYNTH_PUBLISHED
 
 
+# Issue targets and the Matbench v0.1 expt_gap leaderboard (published, mean MAE over 5 folds).
+TRANSFER_TARGETS = [["target", "expt_gap 5-fold", "<= 0.2865", "-"],
+                    ["target", "learning curve at 300 rows", "pretrained <= 0.8x scratch", "-"]]
+EXPT_GAP_LEADERBOARD = [("Darwin", "0.2865"), ("Ax/SAASBO CrabNet", "0.3310"),
+                        ("MODNet v0.1.12", "0.3327"), ("CrabNet", "0.3463")]
+TRANSFER_COLUMNS = ("method", "task", "MAE (eV) or MAE ratio", "table")
+
+
+def transfer(r: Results) -> list[list[str]]:
+    d = r.one("transfer")
+    if d is None:
+        return []
+    link, rows = r.link("transfer"), []
+    e = d.get("expt_gap")
+    if e:
+        for name in ("scratch", "pretrained"):
+            rows.append([f"tree ensemble, {name}", "expt_gap 5-fold",
+                         f"{num(e[name]['mae'], 4)} ± {num(e[name]['mae_std_over_folds'], 4)}",
+                         link])
+        lf = e["low_fidelity"]
+        rows.append(["low fidelity alone (pretrained OQMD gap, line fitted per fold)",
+                     "expt_gap 5-fold", num(lf["mae_recalibrated"], 4), link])
+        rows += [[f"{name} (Matbench leaderboard, published)", "expt_gap 5-fold", mae, "-"]
+                 for name, mae in EXPT_GAP_LEADERBOARD]
+    for s in (d.get("curves") or {}).get("summary", []):
+        rows.append([(f"pretrained / scratch ({num(s['pretrained']['mae'], 3)} / "
+                     f"{num(s['scratch']['mae'], 3)})"), f"expt_gap, {s['size']} training rows",
+                     f"{s['ratio']:.2f}x", link])
+    return rows + TRANSFER_TARGETS
+
+
 SYNTH_STRUCTURE_COLUMNS = ("method (held-out chemical systems' structures)", "threshold", "TPR",
                            "AUC vs unlabelled structures", "AUC vs random structures",
                            "made beats random of same composition", "table")
@@ -558,6 +589,8 @@ SECTIONS = [
             lambda r: metrics(r) + site_order(r) + explain(r) + ray(r)),
     Section("Composition surrogates", SURROGATE_COLUMNS, surrogates),
     Section("Structure surrogates", STRUCTURE_COLUMNS, structure_surrogates),
+    Section("Small data: pretrained composition features against scratch", TRANSFER_COLUMNS,
+            transfer),
     Section("Synthesizability (PU model on compositions)", SYNTH_COLUMNS, synthesizability),
     Section("Synthesizability (structure variant)", SYNTH_STRUCTURE_COLUMNS,
             synthesizability_structures),

@@ -29,6 +29,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         train_split: str = typer.Option("train", help="split to fit on"),
         val_split: str = typer.Option("val", help="split to calibrate the std on"),
         test_split: str = typer.Option("test", help="split to report on ('none' to skip)"),
+        pretrained: str | None = typer.Option(
+            None, "--pretrained",
+            help="start from pretrained composition features: 'auto' (the shipped "
+                 "composition-pretrained) or a model directory; ensemble model only"),
     ) -> None:
         """Fit a property surrogate with a calibrated uncertainty and save it to a directory."""
         from matforge.surrogates.train import train_surrogate
@@ -42,6 +46,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             if kind == "structure" or (model or "ensemble") == "ensemble":
                 raise MatforgeError("--max-minutes applies to the attention and blend models only")
             opts["max_minutes"] = max_minutes
+        if pretrained is not None:
+            if kind != "composition" or (model or "ensemble") != "ensemble":
+                raise MatforgeError("--pretrained applies to the composition ensemble only")
+            opts["pretrained"] = pretrained
         result = train_surrogate(
             data, target, out, kind=kind, model=model, seed=seed, max_train=max_train,
             train_split=train_split, val_split=val_split,
@@ -51,7 +59,22 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             typer.echo(f"{split}: n={m['n']} MAE={m['mae']:.4f} RMSE={m['rmse']:.4f} "
                        f"cover68={m['coverage_68']:.3f} cover95={m['coverage_95']:.3f} "
                        f"miscal={m['miscalibration_area']:.3f}")
+        for warning in result["run"]["warnings"]:
+            typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"saved to {result['path']}")
+
+    @train_app.command("pretrained")
+    def train_pretrained_cmd(
+        out: Path = typer.Option(..., "--out", help="model directory to write"),
+        seed: int = typer.Option(0, help="random seed"),
+    ) -> None:
+        """Fit the pretrained composition features on the large computed data sets."""
+        from matforge.surrogates.pretrained import train_pretrained
+
+        model = train_pretrained(out, seed=seed, command="matforge " + " ".join(sys.argv[1:]))
+        for task, m in model.info["tasks"].items():
+            typer.echo(f"{task}: {m['n_train']:,} rows, val MAE {m['val_mae']:.4g}")
+        typer.echo(f"saved to {out}")
 
     @app.command("predict")
     def predict_cmd(

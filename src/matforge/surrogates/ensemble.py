@@ -67,7 +67,8 @@ class EnsembleSurrogate(CalibratedPredictions):
                  learning_rate: float = 0.1, max_leaf_nodes: int = 31, min_samples_leaf: int = 10,
                  l2_regularization: float = 0.0, bootstrap: bool = True,
                  featurizer: str = "magpie+fractions", target: str = "target",
-                 progress: bool = True, n_threads: int | None = 1):
+                 progress: bool = True, n_threads: int | None = 1,
+                 pretrained: str | None = None):
         if n_members < 2:
             raise MatforgeError("an ensemble needs n_members >= 2 for an uncertainty")
         if featurizer not in self.featurizers:
@@ -77,6 +78,10 @@ class EnsembleSurrogate(CalibratedPredictions):
                            "learning_rate": learning_rate, "max_leaf_nodes": max_leaf_nodes,
                            "min_samples_leaf": min_samples_leaf, "l2_regularization": l2_regularization,
                            "bootstrap": bootstrap, "featurizer": featurizer}
+        if pretrained is not None:
+            # the pretrained tasks' predictions become extra inputs (surrogates.pretrained)
+            self.params["pretrained"] = "composition-pretrained" if pretrained == "auto" \
+                else str(pretrained)
         self.target = target
         self.progress = progress
         # OpenMP threads for fitting (None: all). 1 by default: on a shared, oversubscribed CPU
@@ -89,11 +94,24 @@ class EnsembleSurrogate(CalibratedPredictions):
 
     def features(self, X: Iterable[Any]) -> np.ndarray:
         """The model's input matrix (subclasses with other inputs override this)."""
-        return featurize(X, self.params["featurizer"])
+        X = list(X)
+        feats = featurize(X, self.params["featurizer"])
+        if self.params.get("pretrained"):
+            from matforge.surrogates.pretrained import load_pretrained
+
+            base = feats if self.params["featurizer"] == "magpie+fractions" else None
+            extra = load_pretrained(self.params["pretrained"]).transform(X, base=base)
+            feats = np.hstack([feats, extra])
+        return feats
 
     def feature_names(self) -> list[str]:
         """One name per column of `features`."""
-        return feature_names(self.params["featurizer"])
+        names = feature_names(self.params["featurizer"])
+        if self.params.get("pretrained"):
+            from matforge.surrogates.pretrained import load_pretrained
+
+            names += load_pretrained(self.params["pretrained"]).feature_names()
+        return names
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Iterable[Any], y: Iterable[float], X_val: Iterable[Any] | None = None,

@@ -116,10 +116,25 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
                        f"{', held out of the train split' if val_split == train_split else ''})",
         "test": test_split},
         "seed": seed, "seconds": round(time.perf_counter() - t0, 1), "command": command,
-        "python": platform.python_version()}
+        "python": platform.python_version(), "warnings": small_data_warnings(len(train), len(val))}
     path = surrogate.save(out, metrics=metrics, run=run)
     write_model_card(path, run, metrics)
     return {"path": str(path), "metrics": metrics, "run": run}
+
+
+SMALL_TRAIN, SMALL_CALIBRATION = 50, 30
+
+
+def small_data_warnings(n_train: int, n_val: int) -> list[str]:
+    """What a user should know about a fit on little data: its std is calibrated on few rows,
+    so intervals are wide and their coverage is itself uncertain."""
+    out = []
+    if n_train < SMALL_TRAIN:
+        out.append(f"only {n_train} training rows: expect wide uncertainty; "
+                   "a pretrained start (--pretrained auto) usually helps most here")
+    if n_val < SMALL_CALIBRATION:
+        out.append(f"the std is calibrated on only {n_val} rows: its coverage is uncertain")
+    return out
 
 
 def write_model_card(path: Path, run: dict[str, Any], metrics: dict[str, Any]) -> None:
@@ -129,7 +144,8 @@ def write_model_card(path: Path, run: dict[str, Any], metrics: dict[str, Any]) -
              f"- std calibrated on: {run['splits']['calibration']}",
              f"- test split: {run['splits']['test']}", f"- seed: {run['seed']}",
              f"- command: `{run['command'] or 'library call'}`",
-             f"- wall time: {run['seconds']} s (shared CPU; indicative only)", "",
+             f"- wall time: {run['seconds']} s (shared CPU; indicative only)",
+             *(f"- warning: {w}" for w in run.get("warnings", [])), "",
              "| split | n | MAE | RMSE | 68% cover | 95% cover | miscal. area |",
              "|---|---|---|---|---|---|---|"]
     for split, m in metrics.items():
