@@ -1,20 +1,21 @@
 """Transfer: pretrained composition features against training from scratch, on small data.
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/transfer.py --part expt-gap
-    MATFORGE_DATA_DIR=../shared/data python benchmarks/transfer.py --part curves
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/transfer.py --part curves [--tasks ...]
 
-Both parts use Matbench `expt_gap` (4,604 measured band gaps) and Matbench's 5 folds
-(`KFold(5, shuffle=True, random_state=18012019)`); within each training fold 10% is held out
-for calibrating the std.
-
-- expt-gap: the full protocol, beside the leaderboard. Variants, same ensemble and budget:
+- expt-gap (results/transfer.*): Matbench `expt_gap` (4,604 measured band gaps), Matbench's
+  5 folds (`KFold(5, shuffle=True, random_state=18012019)`), 10% of each training fold held
+  out to calibrate the std; beside the leaderboard. Variants, same ensemble and budget:
   - scratch: the tree ensemble on Magpie statistics and atomic fractions;
   - pretrained: the same ensemble with the shipped `composition-pretrained` features
     appended (predictions of models fitted on the computed sets' train splits);
   - low fidelity alone: the pretrained OQMD band-gap model's prediction, used as the
     measured gap; and the same after a least-squares line fitted on the training fold.
-- curves: at 50, 100, 300 and 1,000 training rows (three random subsets of each training
-  fold) and the full fold, scratch against pretrained, MAE on the fold's test rows.
+- curves (results/transfer_curves_<task>.*): at 50, 100, 300 and 1,000 training rows (three
+  random subsets of each training set) and the full set, scratch against pretrained, on
+  expt_gap (5 folds), mp-bulk-modulus (its published splits; pretrained without the bulk
+  modulus sets), matbench-castelli heats of formation and matbench-glass (ROC AUC; each on
+  Matbench's first fold).
 
 The pretrained models never saw a Matbench row, but OQMD and AFLOW hold computed gaps of many
 of the measured compounds: that is the multi-fidelity setting (a computed gap is available
@@ -27,9 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
-from common import RESULTS_DIR, matbench_cv, provenance_footer, write_results
+from common import RESULTS_DIR, ROOT, matbench_cv, provenance_footer, write_results
 
 TARGET = "band_gap"
 SIZES = (50, 100, 300, 1000)
@@ -85,36 +87,124 @@ def part_expt_gap(frame, seed: int) -> dict:
     return out
 
 
-def part_curves(frame, seed: int, n_subsets: int) -> dict:
+@dataclass(frozen=True)
+class CurveTask:
+    target: str
+    metric: str  # "mae", or "roc_auc" for a 0/1 target (the ensemble's mean ranks the rows)
+    protocol: str  # "matbench5", "matbench1" (Matbench's first fold) or "splits" (train/test)
+    leave_out: tuple[str, ...] = ()  # pretraining tasks that measure this very property
+
+
+CURVE_TASKS = {
+    "matbench-expt-gap": CurveTask("band_gap", "mae", "matbench5"),
+    "mp-bulk-modulus": CurveTask("bulk_modulus", "mae", "splits",
+                                 ("mp-bulk-modulus", "aflow-bulk-modulus")),
+    "matbench-castelli": CurveTask("heat_of_formation", "mae", "matbench1"),
+    "matbench-glass": CurveTask("gfa", "roc_auc", "matbench1"),
+}
+PROTOCOLS = {"matbench5": "Matbench's 5 folds", "matbench1": "Matbench's first fold",
+             "splits": "the published train and test splits"}
+
+
+def task_folds(name: str, task: CurveTask):
+    """(train, test) pairs of the task's protocol."""
     from sklearn.model_selection import KFold
 
+    from matforge.data import load_dataset
+
+    if task.protocol == "splits":
+        return [(load_dataset(name, "train"), load_dataset(name, "test"))]
+    frame = load_dataset(name, "all").reset_index(drop=True)
+    folds = list(KFold(5, shuffle=True, random_state=18012019).split(frame))
+    folds = folds[:1] if task.protocol == "matbench1" else folds
+    return [(frame.iloc[tr], frame.iloc[te]) for tr, te in folds]
+
+
+def pretrained_without(task: CurveTask, seed: int) -> str:
+    """The shipped pretrained model, or one refitted without the tasks that measure this
+    property (so the curve measures transfer, not a lookup of the same labels)."""
+    from matforge.surrogates.pretrained import PRETRAIN_TASKS, CompositionPretrained
+
+    if not task.leave_out:
+        return "auto"
+    path = RESULTS_DIR / "tmp" / f"pretrained-without-{'-'.join(task.leave_out)}"
+    if not (path / "config.json").exists():
+        tasks = [t for t in PRETRAIN_TASKS if t[0] not in task.leave_out]
+        CompositionPretrained(tasks, seed=seed, progress=False).fit().save(path)
+    return str(path)
+
+
+def score(task: CurveTask, y: np.ndarray, mean: np.ndarray) -> tuple[float, float]:
+    """(the metric, the error it implies: MAE, or 1 - ROC AUC)."""
+    if task.metric == "roc_auc":
+        from sklearn.metrics import roc_auc_score
+
+        auc = float(roc_auc_score(y, mean))
+        return auc, 1.0 - auc
+    mae = float(np.mean(np.abs(y - mean)))
+    return mae, mae
+
+
+def part_curves(name: str, seed: int, n_subsets: int) -> dict:
+    task = CURVE_TASKS[name]
+    pretrained = pretrained_without(task, seed)
     rows = []
-    folds = KFold(5, shuffle=True, random_state=18012019).split(frame)
-    for k, (tr, te) in enumerate(folds):
-        train, test = frame.iloc[tr], frame.iloc[te]
+    for k, (train, test) in enumerate(task_folds(name, task)):
+        y_test = test[task.target].to_numpy(float)
         for size in (*SIZES, len(train)):
             for rep in range(n_subsets if size < len(train) else 1):
                 sub = train.sample(n=size, random_state=seed + 1000 * k + rep) \
                     if size < len(train) else train
-                for name, pretrained in (("scratch", None), ("pretrained", "auto")):
-                    r = fit_predict(sub, None, test, seed + rep, pretrained)
+                for model, pre in (("scratch", None), ("pretrained", pretrained)):
+                    fitted = ensemble(seed + rep, pre).fit(list(sub.formula),
+                                                          sub[task.target].to_numpy(float))
+                    value, error = score(task, y_test, fitted.predict(list(test.formula))[0])
                     rows.append({"fold": k, "size": size, "full": size == len(train),
-                                 "subset": rep, "model": name, "mae": r["mae"]})
-        print(f"fold {k} done", flush=True)
-    return {"rows": rows, "summary": summarise_curves(rows)}
+                                 "subset": rep, "model": model, "value": value, "error": error})
+        print(f"{name}: fold {k} done", flush=True)
+    shown = pretrained if pretrained == "auto" else os.path.relpath(pretrained, ROOT)
+    return {"task": name, "target": task.target, "metric": task.metric,
+            "protocol": PROTOCOLS[task.protocol], "pretrained": shown,
+            "left_out_of_pretraining": list(task.leave_out), "rows": rows,
+            "summary": summarise_curves(rows)}
 
 
 def summarise_curves(rows: list[dict]) -> list[dict]:
     out = []
-    for size in sorted({r["size"] if not r["full"] else -1 for r in rows}, key=lambda s: (s < 0, s)):
-        pick = [r for r in rows if (r["full"] if size < 0 else (r["size"] == size and not r["full"]))]
-        entry = {"size": "full fold" if size < 0 else size}
+    sizes = sorted({-1 if r["full"] else r["size"] for r in rows}, key=lambda s: (s < 0, s))
+    for size in sizes:
+        pick = [r for r in rows if (r["full"] if size < 0 else r["size"] == size and not r["full"])]
+        entry = {"size": "full training set" if size < 0 else size}
         for model in ("scratch", "pretrained"):
-            maes = np.array([r["mae"] for r in pick if r["model"] == model])
-            entry[model] = {"mae": float(maes.mean()), "std": float(maes.std()), "n": len(maes)}
-        entry["ratio"] = entry["pretrained"]["mae"] / entry["scratch"]["mae"]
+            values = np.array([r["value"] for r in pick if r["model"] == model])
+            errors = np.array([r["error"] for r in pick if r["model"] == model])
+            entry[model] = {"value": float(values.mean()), "std": float(values.std()),
+                            "error": float(errors.mean()), "n": len(values)}
+        entry["ratio"] = entry["pretrained"]["error"] / entry["scratch"]["error"]
         out.append(entry)
     return out
+
+
+def render_curves(payload: dict) -> str:
+    metric = "MAE" if payload["metric"] == "mae" else "ROC AUC"
+    lines = [f"# Learning curve: {payload['task']} ({payload['target']}, {metric})", "",
+             (f"Scratch against pretrained (`{payload['pretrained']}`), the same ensemble and "
+              f"budget, on {payload['protocol']}; three random subsets of each training set "
+              "below its full size."),
+             ""]
+    if payload["left_out_of_pretraining"]:
+        lines += [("Pretrained without " + ", ".join(payload["left_out_of_pretraining"])
+                   + ", which measure this property."), ""]
+    lines += [(f"| training rows | scratch {metric} | pretrained {metric} | "
+              "pretrained / scratch error | fits each |"), "|---|---|---|---|---|"]
+    for s in payload["summary"]:
+        lines.append(f"| {s['size']} | {s['scratch']['value']:.4f} ± {s['scratch']['std']:.4f} | "
+                     f"{s['pretrained']['value']:.4f} ± {s['pretrained']['std']:.4f} | "
+                     f"{s['ratio']:.2f} | {s['scratch']['n']} |")
+    lines += ["", ("± is the spread over folds and subsets. The error is the MAE, or 1 - ROC "
+                   "AUC. Target: pretrained <= 0.8x scratch at 300 rows, never worse at any "
+                   "size."), "", provenance_footer(payload)]
+    return "\n".join(lines)
 
 
 def render(payload: dict) -> str:
@@ -140,23 +230,15 @@ def render(payload: dict) -> str:
                        "hold DFT gaps of many of the measured compounds; the leaderboard "
                        "entries learn from the 4,604 compositions alone. Same folds as Matbench; "
                        "10% of each training fold calibrates the std."), ""]
-    if payload.get("curves"):
-        lines += ["## Learning curves on expt_gap (MAE on each fold's test rows, eV)", "",
-                  "| training rows | scratch | pretrained | pretrained / scratch | fits each |",
-                  "|---|---|---|---|---|"]
-        for s in payload["curves"]["summary"]:
-            lines.append(f"| {s['size']} | {s['scratch']['mae']:.4f} ± {s['scratch']['std']:.4f} | "
-                         f"{s['pretrained']['mae']:.4f} ± {s['pretrained']['std']:.4f} | "
-                         f"{s['ratio']:.2f} | {s['scratch']['n']} |")
-        lines += ["", ("± is the spread over folds and subsets. Target: pretrained <= 0.8x "
-                      "scratch at 300 rows, never worse at any size."), ""]
     lines.append(provenance_footer(payload))
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("expt-gap", "curves", "all"), default="all")
+    parser.add_argument("--part", choices=("expt-gap", "curves"), default="expt-gap")
+    parser.add_argument("--tasks", default=",".join(CURVE_TASKS),
+                        help="curve tasks: " + ", ".join(CURVE_TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subsets", type=int, default=3, help="random subsets per size")
     parser.add_argument("--name", default="transfer")
@@ -164,14 +246,19 @@ def main() -> None:
     from matforge.data import load_dataset
 
     load = os.getloadavg()
-    frame = load_dataset("matbench-expt-gap", "all").reset_index(drop=True)
-    payload = {"expt_gap": None, "curves": None}
-    if args.part in ("expt-gap", "all"):
-        payload["expt_gap"] = part_expt_gap(frame, args.seed)
-    if args.part in ("curves", "all"):
-        payload["curves"] = part_curves(frame, args.seed, args.subsets)
-    write_results(args.name, payload, render, load_at_start=load)
-    print((RESULTS_DIR / f"{args.name}.md").read_text())
+    if args.part == "expt-gap":
+        frame = load_dataset("matbench-expt-gap", "all").reset_index(drop=True)
+        write_results(args.name, {"expt_gap": part_expt_gap(frame, args.seed)}, render,
+                      load_at_start=load)
+        print((RESULTS_DIR / f"{args.name}.md").read_text())
+        return
+    for task in args.tasks.split(","):
+        if task not in CURVE_TASKS:
+            raise SystemExit(f"unknown curve task {task!r} (use {', '.join(CURVE_TASKS)})")
+        name, load = f"transfer_curves_{task}", os.getloadavg()
+        write_results(name, part_curves(task, args.seed, args.subsets), render_curves,
+                      load_at_start=load)
+        print((RESULTS_DIR / f"{name}.md").read_text())
 
 
 if __name__ == "__main__":
