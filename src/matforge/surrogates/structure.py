@@ -48,6 +48,18 @@ def as_structures(X: Iterable[Any]) -> list[Structure]:
     return out
 
 
+def structure_features(structures: list[Structure], featurizer: str = "chgnet+magpie",
+                       device: str | None = None, progress: bool = False) -> np.ndarray:
+    """CHGNet's descriptors of each structure, followed for "chgnet+magpie" by the Magpie
+    statistics and atomic fractions of its composition."""
+    from matforge.representations.chgnet_features import chgnet_features
+
+    feats = chgnet_features(structures, device=device, progress=progress)
+    if featurizer == "chgnet+magpie":
+        feats = np.hstack([feats, featurize([s.composition for s in structures])])
+    return feats
+
+
 class StructureSurrogate(EnsembleSurrogate):
     """Bootstrap tree ensemble on CHGNet crystal features; `predict` returns (mean, std)."""
 
@@ -68,13 +80,8 @@ class StructureSurrogate(EnsembleSurrogate):
         self.device = device
 
     def features(self, X: Iterable[Any]) -> np.ndarray:
-        from matforge.representations.chgnet_features import chgnet_features
-
-        structures = as_structures(X)
-        feats = chgnet_features(structures, device=self.device, progress=self.progress)
-        if self.params["featurizer"] == "chgnet+magpie":
-            feats = np.hstack([feats, featurize([s.composition for s in structures])])
-        return feats
+        return structure_features(as_structures(X), self.params["featurizer"], self.device,
+                                  self.progress)
 
     def feature_names(self) -> list[str]:
         from matforge.representations.chgnet_features import feature_names as chgnet_names

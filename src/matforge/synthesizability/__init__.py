@@ -67,5 +67,5 @@ def _add_scores(out: pd.DataFrame, suffix: str, clf: PUBaggingClassifier, X: lis
             out[col] = pd.Series(values, index=out.index[rows.to_numpy()]).reindex(out.index)
 
 
-__all__ = ["STRUCTURE_MODEL", "PUBaggingClassifier", "load_synthesizability_model", "score_synthesizability",
-           "synthesizability_frame"]
+__all__ = ["STRUCTURE_MODEL", "PUBaggingClassifier", "load_synthesizability_model",
+           "score_synthesizability", "synthesizability_frame"]

@@ -92,12 +92,9 @@ class PUBaggingClassifier:
     def features(self, X: Iterable[Any]) -> np.ndarray:
         if not self.on_structures:
             return featurize(list(X), self.featurizer)
-        from matforge.representations.chgnet_features import chgnet_features
-        from matforge.surrogates.structure import as_structures
+        from matforge.surrogates.structure import as_structures, structure_features
 
-        structures = as_structures(X)
-        return np.hstack([chgnet_features(structures, progress=self.progress),
-                          featurize([s.composition for s in structures])])
+        return structure_features(as_structures(X), self.featurizer, progress=self.progress)
 
     def score(self, X: Iterable[Any]) -> np.ndarray:
         """Synthesizability in [0, 1]: the mean over bags of P(positive | composition)."""
