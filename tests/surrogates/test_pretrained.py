@@ -70,8 +70,14 @@ def test_cli_trains_from_pretrained_and_warns_on_small_data(small_pretrained, tm
     assert run.returncode == 0, run.stderr
     assert "wide uncertainty" in run.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert cfg["params"]["pretrained"] == str(small_pretrained)
-    assert "warning:" in (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    choice = cfg["run"]["pretrained_choice"]  # both starts fitted, the better on val kept
+    assert choice["kept"] == ("pretrained" if choice["val_mae_pretrained"]
+                              <= choice["val_mae_scratch"] else "scratch")
+    assert (cfg["params"].get("pretrained") == str(small_pretrained)) == \
+        (choice["kept"] == "pretrained")
+    assert f"kept the {choice['kept']} start" in run.stdout
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "warning:" in card and "- start:" in card
     bad = subprocess.run(
         [sys.executable, "-m", "matforge.cli", "train", "surrogate", "--data", str(data),
          "--target", "hardness", "--out", str(tmp_path / "n"), "--pretrained", "auto",

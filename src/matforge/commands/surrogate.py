@@ -31,8 +31,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         test_split: str = typer.Option("test", help="split to report on ('none' to skip)"),
         pretrained: str | None = typer.Option(
             None, "--pretrained",
-            help="start from pretrained composition features: 'auto' (the shipped "
-                 "composition-pretrained) or a model directory; ensemble model only"),
+            help="also fit from pretrained composition features ('auto': the shipped "
+                 "composition-pretrained, or a model directory) and keep whichever start has "
+                 "the lower validation MAE; ensemble model only"),
     ) -> None:
         """Fit a property surrogate with a calibrated uncertainty and save it to a directory."""
         from matforge.surrogates.train import train_surrogate
@@ -59,6 +60,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             typer.echo(f"{split}: n={m['n']} MAE={m['mae']:.4f} RMSE={m['rmse']:.4f} "
                        f"cover68={m['coverage_68']:.3f} cover95={m['coverage_95']:.3f} "
                        f"miscal={m['miscalibration_area']:.3f}")
+        if choice := result["run"]["pretrained_choice"]:
+            typer.echo(f"kept the {choice['kept']} start (validation MAE: pretrained "
+                       f"{choice['val_mae_pretrained']:.4f}, scratch "
+                       f"{choice['val_mae_scratch']:.4f})")
         for warning in result["run"]["warnings"]:
             typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"saved to {result['path']}")

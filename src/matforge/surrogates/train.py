@@ -100,11 +100,7 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
     else:
         train = _split(data, train_split, target, max_train, seed)
         val = _split(data, val_split, target, None, seed)
-    surrogate = build(kind, model, target, seed, **opts)
-    # the held-out split goes into fit: the attention model keeps its best epoch on it, the
-    # blend chooses its weight on it, and every model calibrates its std on it
-    surrogate.fit(inputs(train, kind), train[target].to_numpy(float), inputs(val, kind),
-                  val[target].to_numpy(float))
+    surrogate, choice = fit_choosing_start(kind, model, target, seed, opts, train, val)
     metrics: dict[str, Any] = {"val": surrogate.info["calibration"]["after"]}
     if test_split:
         test = _split(data, test_split, target, None, seed)
@@ -116,10 +112,36 @@ def train_surrogate(data: str, target: str, out: str | Path, kind: str = "compos
                        f"{', held out of the train split' if val_split == train_split else ''})",
         "test": test_split},
         "seed": seed, "seconds": round(time.perf_counter() - t0, 1), "command": command,
-        "python": platform.python_version(), "warnings": small_data_warnings(len(train), len(val))}
+        "python": platform.python_version(), "warnings": small_data_warnings(len(train), len(val)),
+        "pretrained_choice": choice}
     path = surrogate.save(out, metrics=metrics, run=run)
     write_model_card(path, run, metrics)
     return {"path": str(path), "metrics": metrics, "run": run}
+
+
+def fit_choosing_start(kind: str, model: str | None, target: str, seed: int,
+                       opts: dict[str, Any], train: pd.DataFrame, val: pd.DataFrame
+                       ) -> tuple[Any, dict[str, Any] | None]:
+    """Fit on `train` (the held-out `val` goes into fit: the attention model keeps its best
+    epoch on it, the blend chooses its weight on it, every model calibrates its std on it).
+
+    With a pretrained start the same model is also fitted from scratch, and the one with the
+    lower MAE on `val` is kept: pretrained features help where the target relates to a
+    computed property and cost a little where it does not (benchmarks/transfer.py)."""
+    starts = [opts] if opts.get("pretrained") is None else \
+        [opts, {k: v for k, v in opts.items() if k != "pretrained"}]
+    fitted = []
+    for start in starts:
+        surrogate = build(kind, model, target, seed, **start)
+        surrogate.fit(inputs(train, kind), train[target].to_numpy(float), inputs(val, kind),
+                      val[target].to_numpy(float))
+        fitted.append((surrogate.info["calibration"]["after"]["mae"], surrogate))
+    if len(fitted) == 1:
+        return fitted[0][1], None
+    (mae_pre, pre), (mae_scratch, scratch) = fitted
+    keep = pre if mae_pre <= mae_scratch else scratch
+    return keep, {"val_mae_pretrained": mae_pre, "val_mae_scratch": mae_scratch,
+                  "kept": "pretrained" if keep is pre else "scratch"}
 
 
 SMALL_TRAIN, SMALL_CALIBRATION = 50, 30
@@ -137,6 +159,13 @@ def small_data_warnings(n_train: int, n_val: int) -> list[str]:
     return out
 
 
+def _choice_lines(choice: dict[str, Any] | None) -> list[str]:
+    if not choice:
+        return []
+    return [(f"- start: {choice['kept']} (validation MAE with the pretrained features "
+            f"{choice['val_mae_pretrained']:.4g}, from scratch {choice['val_mae_scratch']:.4g})")]
+
+
 def write_model_card(path: Path, run: dict[str, Any], metrics: dict[str, Any]) -> None:
     cfg = read_config(path)
     lines = [f"# {cfg['kind']} surrogate for `{run['target']}`", "",
@@ -145,7 +174,8 @@ def write_model_card(path: Path, run: dict[str, Any], metrics: dict[str, Any]) -
              f"- test split: {run['splits']['test']}", f"- seed: {run['seed']}",
              f"- command: `{run['command'] or 'library call'}`",
              f"- wall time: {run['seconds']} s (shared CPU; indicative only)",
-             *(f"- warning: {w}" for w in run.get("warnings", [])), "",
+             *(f"- warning: {w}" for w in run.get("warnings", [])),
+             *_choice_lines(run.get("pretrained_choice")), "",
              "| split | n | MAE | RMSE | 68% cover | 95% cover | miscal. area |",
              "|---|---|---|---|---|---|---|"]
     for split, m in metrics.items():
