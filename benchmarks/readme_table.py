@@ -446,7 +446,9 @@ def transfer(r: Results) -> list[list[str]]:
                              s["size"] if isinstance(s["size"], str)
                              else f"{s['size']} training rows"),
                          (f"{metric} {num(s['pretrained']['value'], 3)} vs "
-                          f"{num(s['scratch']['value'], 3)}: {s['ratio']:.2f}x the error"),
+                          f"{num(s['scratch']['value'], 3)}: {s['ratio']:.2f}x the error"
+                          + (f"; start chosen on validation {s['ratio_chosen']:.2f}x"
+                             if "ratio_chosen" in s else "")),
                          r.link(name)])
     return rows + TRANSFER_TARGETS if rows else []
 
