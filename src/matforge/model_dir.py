@@ -31,6 +31,15 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return json.loads(cfg.read_text())
 
 
+def read_model(name_or_dir: str | Path, kind: str) -> tuple[Path, dict[str, Any]]:
+    """The directory of a shipped or saved model and its config, checked to hold `kind`."""
+    path = resolve_model_dir(name_or_dir)
+    cfg = read_config(path)
+    if cfg.get("kind") != kind:
+        raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} model, not {kind!r}")
+    return path, cfg
+
+
 def resolve_model_dir(name_or_dir: str | Path) -> Path:
     path = Path(name_or_dir).expanduser()
     if path.is_dir():

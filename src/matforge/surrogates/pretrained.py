@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, resolve_model_dir, write_config
+from matforge.model_dir import read_model, write_config
 from matforge.surrogates.forest import FlatForest, load_forests, save_forests
 
 KIND = "composition-pretrained"
@@ -114,10 +114,7 @@ class CompositionPretrained:
 
     @classmethod
     def load(cls, name_or_dir: str | Path) -> CompositionPretrained:
-        path = resolve_model_dir(name_or_dir)
-        cfg = read_config(path)
-        if cfg.get("kind") != KIND:
-            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} model, not {KIND!r}")
+        path, cfg = read_model(name_or_dir, KIND)
         model = cls([tuple(t) for t in cfg["tasks"]], **cfg["params"], progress=False)
         model.models = load_forests(path, len(model.tasks), "t")
         model.info = cfg.get("info", {})

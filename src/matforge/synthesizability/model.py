@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matforge.errors import MatforgeError
-from matforge.model_dir import read_config, resolve_model_dir, write_config
+from matforge.model_dir import read_model, write_config
 from matforge.surrogates.ensemble import featurize
 from matforge.surrogates.forest import FlatForest, load_forests, save_forests
 
@@ -114,10 +114,7 @@ class PUBaggingClassifier:
 
     @classmethod
     def load(cls, name_or_dir: str | Path) -> PUBaggingClassifier:
-        path = resolve_model_dir(name_or_dir)
-        cfg = read_config(path)
-        if cfg.get("kind") != KIND:
-            raise MatforgeError(f"{path}: holds a {cfg.get('kind')!r} model, not {KIND!r}")
+        path, cfg = read_model(name_or_dir, KIND)
         model = cls(**cfg["params"], featurizer=cfg.get("featurizer", "magpie+fractions"),
                     progress=False)
         model.bags = load_forests(path, cfg["n_bags"], "b")
