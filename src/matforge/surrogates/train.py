@@ -153,7 +153,7 @@ def small_data_warnings(n_train: int, n_val: int) -> list[str]:
     out = []
     if n_train < SMALL_TRAIN:
         out.append(f"only {n_train} training rows: expect wide uncertainty; "
-                   "a pretrained start (--pretrained auto) usually helps most here")
+                   "--pretrained auto helps where the property relates to a computed one")
     if n_val < SMALL_CALIBRATION:
         out.append(f"the std is calibrated on only {n_val} rows: its coverage is uncertain")
     return out
