@@ -178,16 +178,17 @@ def part_curves(name: str, seed: int, n_subsets: int, choose: bool) -> dict:
 
 
 def chosen_start(sub, task: CurveTask, seed: int, pretrained: str) -> str:
-    """What `train surrogate --pretrained` would keep: both starts fitted on 80% of the
-    training rows, the lower MAE on the other 20% wins (then both are refitted on all)."""
+    """What `train surrogate --pretrained` keeps (`fit_choosing_start`): both starts fitted on
+    80% of the training rows, the lower MAE on the other 20% wins (then both are refitted on
+    all)."""
+    from matforge.surrogates.train import fit_choosing_start
+
     inner = sub.sample(frac=0.8, random_state=seed)
     held = sub.drop(inner.index)
-    y_held = held[task.target].to_numpy(float)
-    maes = {}
-    for model, pre in (("scratch", None), ("pretrained", pretrained)):
-        fitted = ensemble(seed, pre).fit(list(inner.formula), inner[task.target].to_numpy(float))
-        maes[model] = float(np.mean(np.abs(fitted.predict(list(held.formula))[0] - y_held)))
-    return "pretrained" if maes["pretrained"] <= maes["scratch"] else "scratch"
+    opts = {"pretrained": pretrained, "progress": False}
+    _, choice = fit_choosing_start("composition", "ensemble", task.target, seed, opts, inner,
+                                   held)
+    return choice["kept"]
 
 
 def summarise_curves(rows: list[dict]) -> list[dict]:

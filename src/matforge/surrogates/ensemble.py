@@ -80,7 +80,9 @@ class EnsembleSurrogate(CalibratedPredictions):
                            "bootstrap": bootstrap, "featurizer": featurizer}
         if pretrained is not None:
             # the pretrained tasks' predictions become extra inputs (surrogates.pretrained)
-            self.params["pretrained"] = "composition-pretrained" if pretrained == "auto" \
+            from matforge.surrogates.pretrained import DEFAULT_PRETRAINED
+
+            self.params["pretrained"] = DEFAULT_PRETRAINED if pretrained == "auto" \
                 else str(pretrained)
         self.target = target
         self.progress = progress
