@@ -48,10 +48,11 @@ def _model(method: str, dataset: str, val):
         from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
 
         return RandomSymmetricCSP().fit(val, max_structures=300)
-    if method == "auto":  # the structure search with this set's val split as its library
+    if method == "auto":  # the structure search with this set's val split as its library,
+        # cells of the target's atom count, as the CSP task gives them
         from matforge.generators.crystal.search import StructureSearch
 
-        return StructureSearch(library=(dataset,), progress=False)
+        return StructureSearch(library=(dataset,), cell="given", progress=False)
     if method == "diffusion":
         from matforge.generators.base import load_generator
 

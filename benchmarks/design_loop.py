@@ -48,6 +48,9 @@ STRATEGIES = {
     "generate_rank": ("generate_rank", {}),
     "bayesopt-gp": ("bayesopt", {"model": "gp"}),
     "bayesopt-forest": ("bayesopt", {"model": "ensemble"}),
+    # the same with the shipped composition-pretrained predictions as extra inputs; not run on
+    # oqmd-window, whose pool is the oqmd-bandgap train split that model learnt band gaps from
+    "bayesopt-forest-pretrained": ("bayesopt", {"model": "ensemble", "pretrained": "auto"}),
     "steering": ("steering", {}),
     "steering-rwl": ("steering", {"method": "rwl"}),
     # steering from a transformer that never saw OQMD (the oqmd-window pool comes from the

@@ -1,12 +1,17 @@
-"""Relaxation throughput: `matforge relax` (batched) vs CHGNet's StructOptimizer one at a time.
+"""Relaxation throughput: `matforge relax` (batched) vs one structure at a time, and vs torch-sim.
 
 The same perturbed structures (perov_5 and carbon_24 test rows, half each; Gaussian position
-noise and a random strain, fixed seed) are relaxed by both in one run, with the same
-fmax/steps/filter (FIRE + FrechetCellFilter-equivalent). Writes
-benchmarks/results/relax.{json,md}: wall time per method, structures per second, speed-up,
-and the final energy differences (eV/atom).
+noise and a random strain, fixed seed) are relaxed by each in one run, with the same
+fmax/steps/filter (FIRE + FrechetCellFilter-equivalent). The one-at-a-time baseline is
+CHGNet's StructOptimizer, or ASE's FIRE on a FrechetCellFilter with SevenNet's calculator
+(`--model sevennet`). With `--model sevennet --torch-sim-python PY`, torch-sim's batched
+`frechet_cell_fire` runs the same structures in the interpreter PY (`torchsim_relax.py`).
+Writes benchmarks/results/NAME.{json,md}: wall time per method, speed-ups, and the final
+energy differences (eV/atom).
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/relax.py --n 64 --seed 0
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/relax.py --n 64 --model sevennet \\
+        --runs fire:auto,fire:1 --torch-sim-python /tmp/tsvenv/bin/python --name relax_sevennet
 """
 
 from __future__ import annotations
@@ -49,29 +54,75 @@ def perturbed_structures(n: int, seed: int, sigma_pos: float = 0.05,
     return out, ids
 
 
-def run_struct_optimizer(structures: list, fmax: float, steps: int,
-                         max_seconds: float) -> tuple[list[float], list[int], float, int]:
-    """CHGNet's own StructOptimizer (ASE FIRE + FrechetCellFilter), one structure at a time."""
-    from chgnet.model import StructOptimizer
+def run_one_at_a_time(model: str, structures: list, fmax: float, steps: int,
+                      max_seconds: float) -> tuple[list[float], list[int], float, int]:
+    """The usual single-structure route: CHGNet's own StructOptimizer, or ASE FIRE on a
+    FrechetCellFilter with SevenNet's calculator, one structure after another."""
     from tqdm import tqdm
 
-    opt = StructOptimizer()
+    relax_one = _chgnet_one if model == "chgnet" else _sevennet_one(fmax, steps)
     energies, nsteps = [], []
     start = time.perf_counter()
-    for s in tqdm(structures, desc="StructOptimizer", leave=False):
+    for s in tqdm(structures, desc="one at a time", leave=False):
         if time.perf_counter() - start > max_seconds:
             break
-        res = opt.relax(s, fmax=fmax, steps=steps, relax_cell=True, verbose=False)
-        traj = res["trajectory"]
-        energies.append(float(traj.energies[-1]) / len(s))
-        nsteps.append(len(traj.energies))
+        e, n = relax_one(s, fmax, steps)
+        energies.append(e)
+        nsteps.append(n)
     return energies, nsteps, time.perf_counter() - start, len(energies)
+
+
+def _chgnet_one(structure, fmax: float, steps: int) -> tuple[float, int]:
+    from chgnet.model import StructOptimizer
+
+    global _STRUCT_OPTIMIZER
+    _STRUCT_OPTIMIZER = globals().get("_STRUCT_OPTIMIZER") or StructOptimizer()
+    traj = _STRUCT_OPTIMIZER.relax(structure, fmax=fmax, steps=steps, relax_cell=True,
+                                   verbose=False)["trajectory"]
+    return float(traj.energies[-1]) / len(structure), len(traj.energies)
+
+
+def _sevennet_one(fmax: float, steps: int):
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import FIRE
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from sevenn.calculator import SevenNetCalculator
+
+    calc = SevenNetCalculator("7net-0", device="cpu")
+
+    def relax(structure, fmax: float, steps: int) -> tuple[float, int]:
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.calc = calc
+        opt = FIRE(FrechetCellFilter(atoms), logfile=None)
+        opt.run(fmax=fmax, steps=steps)
+        return float(atoms.get_potential_energy()) / len(atoms), opt.nsteps
+
+    return relax
+
+
+def run_torch_sim(python: str, structures: list, fmax: float, steps: int,
+                  threads: int) -> dict:
+    """torch-sim's batched FIRE in another interpreter (`torchsim_relax.py`)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        job, out = Path(tmp) / "job.json", Path(tmp) / "out.json"
+        job.write_text(json.dumps({"cifs": [s.to(fmt="cif") for s in structures],
+                                   "fmax": fmax, "steps": steps, "threads": threads}))
+        subprocess.run([python, str(Path(__file__).with_name("torchsim_relax.py")), str(job),
+                        str(out)], check=True)
+        return json.loads(out.read_text())
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=("chgnet", "sevennet"), default="chgnet")
+    parser.add_argument("--torch-sim-python", default=None,
+                        help="an interpreter with torch-sim and a SevenNet it loads "
+                             "(torchsim_relax.py); --model sevennet only")
     parser.add_argument("--fmax", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2)
@@ -95,11 +146,11 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from matforge.oracles.potentials import get_potential
+    from matforge.oracles.potentials import get_potential, potential_info
     from matforge.oracles.relax import SWITCH_FMAX, relax_structures, worker_count
 
     structures, ids = perturbed_structures(args.n, args.seed, split=args.split)
-    get_potential("chgnet")  # load once, outside the timings
+    get_potential(args.model)  # load once, outside the timings
     load_start = os.getloadavg()[0]
     rows = {}
     for run in [r for r in args.runs.split(",") if r]:
@@ -108,19 +159,24 @@ def main() -> int:
         n_workers = None if workers in ("", "auto") else int(workers)
         t0 = time.perf_counter()
         res = relax_structures(structures, fmax=args.fmax, steps=args.steps, optimizer=opt,
-                               max_atoms=args.max_atoms, workers=n_workers,
+                               model=args.model, max_atoms=args.max_atoms, workers=n_workers,
                                switch_fmax=float(switch) if switch else SWITCH_FMAX)
         rows[run] = {"seconds": time.perf_counter() - t0, "optimizer": spec,
-                     "workers": worker_count(n_workers, len(structures), "chgnet", None),
+                     "workers": worker_count(n_workers, len(structures), args.model, None),
                      "energies": [r.energy_per_atom for r in res],
                      "steps": [r.steps for r in res],
                      "converged": int(sum(r.converged for r in res)),
                      "errors": [r.error for r in res if r.error]}
-    base_e, base_steps, base_s, base_n = run_struct_optimizer(
-        structures, args.fmax, args.steps, args.baseline_minutes * 60)
+    torch_sim = None
+    if args.torch_sim_python and args.model == "sevennet":
+        torch_sim = run_torch_sim(args.torch_sim_python, structures, args.fmax, args.steps,
+                                  args.threads)
+    base_e, base_steps, base_s, base_n = run_one_at_a_time(
+        args.model, structures, args.fmax, args.steps, args.baseline_minutes * 60)
     load_end = os.getloadavg()[0]
 
     report = {"n_structures": len(structures), "ids": ids, "fmax": args.fmax,
+              "model": args.model, "potential": potential_info(args.model).identity,
               "steps": args.steps, "threads": args.threads, "max_atoms": args.max_atoms,
               "seed": args.seed, "machine": platform.processor() or platform.machine(),
               "cpu_count": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": load_end,
@@ -136,23 +192,19 @@ def main() -> int:
     first = next(iter(rows.values()))["energies"]
     ref_e = base_e if base_n else first
     report["energy_reference"] = "struct_optimizer" if base_n else next(iter(rows))
+    per_torch_sim = torch_sim["seconds"] / len(structures) if torch_sim else None
     for run, row in rows.items():
-        e = np.array(row["energies"][:len(ref_e)], float)
-        signed = e - np.array(ref_e, float)
-        diff = np.abs(signed)
-        per = row["seconds"] / len(structures)
-        report["matforge"][run] = {
-            "optimizer": row["optimizer"], "workers": row["workers"],
-            "seconds": row["seconds"], "seconds_per_structure": per,
-            "speedup_vs_struct_optimizer": per_base / per if base_n else None,
-            "mean_steps": float(np.mean(row["steps"])), "converged": row["converged"],
-            "errors": row["errors"],
-            "energy_mae_vs_struct_optimizer": float(np.nanmean(diff)),
-            "energy_max_abs_diff": float(np.nanmax(diff)),
-            "within_0.01_eV": int((diff < 0.01).sum()),
-            "lower_by_0.01_eV": int((signed < -0.01).sum()),
-            "higher_by_0.01_eV": int((signed > 0.01).sum()),
-            "energies": row["energies"]}
+        report["matforge"][run] = {"optimizer": row["optimizer"], "workers": row["workers"],
+                                   "mean_steps": float(np.mean(row["steps"])),
+                                   "converged": row["converged"], "errors": row["errors"],
+                                   **_compared(row, len(structures), ref_e, per_base)}
+        if per_torch_sim:
+            report["matforge"][run]["speedup_vs_torch_sim"] = (
+                per_torch_sim / report["matforge"][run]["seconds_per_structure"])
+    if torch_sim:
+        report["torch_sim"] = {"versions": torch_sim["versions"],
+                               "converged": int(sum(torch_sim["converged"])),
+                               **_compared(torch_sim, len(structures), ref_e, per_base)}
     report["split"] = args.split
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=1))
@@ -162,45 +214,76 @@ def main() -> int:
     return 0
 
 
+def _compared(row: dict, n: int, ref_e: list[float], per_base: float) -> dict:
+    """Time per structure and final energies of one run against the reference energies."""
+    e = np.array(row["energies"][:len(ref_e)], float)
+    signed = e - np.array(ref_e, float)
+    diff = np.abs(signed)
+    per = row["seconds"] / n
+    return {"seconds": row["seconds"], "seconds_per_structure": per,
+            "speedup_vs_struct_optimizer": per_base / per if ref_e and per_base else None,
+            "energy_mae_vs_struct_optimizer": float(np.nanmean(diff)),
+            "energy_max_abs_diff": float(np.nanmax(diff)),
+            "within_0.01_eV": int((diff < 0.01).sum()),
+            "lower_by_0.01_eV": int((signed < -0.01).sum()),
+            "higher_by_0.01_eV": int((signed > 0.01).sum()),
+            "energies": row["energies"]}
+
+
 def render(report: dict) -> str:
     """The markdown table of one run's report (also for --rerender of a saved JSON)."""
     n, threads = report["n_structures"], report["threads"]
+    model = report.get("model", "chgnet")  # older reports: CHGNet only
+    baseline = ("CHGNet StructOptimizer" if model == "chgnet"
+                else "ASE FIRE + FrechetCellFilter, SevenNet calculator")
     base = report["struct_optimizer"]
     base_n = base["n_done"]
     n_ref = base_n if base_n else n
-    reference = "StructOptimizer" if base_n else report["energy_reference"]
+    reference = "one at a time" if base_n else report["energy_reference"]
+    potential = report.get("potential", "CHGNet 0.3.0")
     title = (f"# Relaxation throughput ({n} perturbed perov-5 + carbon-24 "
-             f"{report['split']} structures, fmax {report['fmax']} eV/A, CHGNet "
-             f"0.3.0, {threads} torch threads)")
+             f"{report['split']} structures, fmax {report['fmax']} eV/A, {potential}, "
+             f"{threads} torch threads)")
     note = (f"{report['cpu_count']}-core machine, load average {report['loadavg_start']:.1f} at "
             f"start and {report['loadavg_end']:.1f} at end (above ~0.5 means other jobs shared "
             "it: absolute times are then pessimistic; ratios from the same run are the figure "
             f"of merit). matforge relax: {report['max_atoms']} atoms per model call at most; "
             f"several workers run one torch thread each, one worker runs {threads}. "
-            f"StructOptimizer ran with {threads} torch threads.")
-    header = ("| method | structures timed | s / structure | speed-up | mean steps | converged "
-              f"| energy MAE vs {reference} (eV/atom) | max diff | within 0.01 "
-              "| lower by > 0.01 | higher by > 0.01 |")
-    md = [title, "", note, "", header, "|---" * 11 + "|"]
+            f"The one-at-a-time baseline ({baseline}) ran with {threads} torch threads.")
+    header = ("| method | structures timed | s / structure | speed-up | vs torch-sim "
+              f"| mean steps | converged | energy MAE vs {reference} (eV/atom) | max diff "
+              "| within 0.01 | lower by > 0.01 | higher by > 0.01 |")
+    md = [title, "", note, "", header, "|---" * 12 + "|"]
     if base_n:
-        md.append(f"| CHGNet StructOptimizer, one at a time | {base_n} | "
-                  f"{base['seconds_per_structure']:.2f} | 1.0 | {base['mean_steps']:.1f} | "
+        md.append(f"| {baseline}, one at a time | {base_n} | "
+                  f"{base['seconds_per_structure']:.2f} | 1.0 | - | {base['mean_steps']:.1f} | "
                   "- | - | - | - | - | - |")
+    ts = report.get("torch_sim")
+    if ts:
+        versions = ", ".join(f"{k} {v}" for k, v in ts["versions"].items())
+        md.append(_row(f"torch-sim frechet_cell_fire, all in one batch ({versions})", ts, n,
+                       n_ref, "1.0", "-"))
     for r in report["matforge"].values():
-        speedup = r["speedup_vs_struct_optimizer"]
-        md.append(f"| matforge relax ({r['optimizer']}, batched, {r['workers']} process"
-                  f"{'es' if r['workers'] > 1 else ''}) | {n} | "
-                  f"{r['seconds_per_structure']:.2f} | "
-                  f"{'-' if speedup is None else f'{speedup:.1f}'} | {r['mean_steps']:.1f} | "
-                  f"{r['converged']}/{n} | {r['energy_mae_vs_struct_optimizer']:.4f} | "
-                  f"{r['energy_max_abs_diff']:.4f} | {r['within_0.01_eV']}/{n_ref} | "
-                  f"{r['lower_by_0.01_eV']} | {r['higher_by_0.01_eV']} |")
-    target = ("Target (issue 7): >= 10x the throughput of one-at-a-time StructOptimizer on 2 "
-              "CPU cores, final energies within 0.01 eV/atom. fire+bfgs@F switches from FIRE to "
-              "BFGS once the largest force is below F eV/A (F chosen on perturbed val rows).")
+        vs_ts = r.get("speedup_vs_torch_sim")
+        md.append(_row(f"matforge relax ({r['optimizer']}, batched, {r['workers']} process"
+                       f"{'es' if r['workers'] > 1 else ''})", r, n, n_ref,
+                       "-" if vs_ts is None else f"{vs_ts:.2f}", f"{r['mean_steps']:.1f}"))
+    target = ("Targets: >= 10x the throughput of one-at-a-time StructOptimizer on 2 CPU cores, "
+              "and >= 2x torch-sim's with SevenNet, final energies within 0.01 eV/atom. "
+              "fire+bfgs@F switches from FIRE to BFGS once the largest force is below F eV/A "
+              "(F chosen on perturbed val rows).")
     if not base_n:
         target += f" No baseline timed: energies compared with {reference}."
     return "\n".join(md + ["", target, ""])
+
+
+def _row(name: str, r: dict, n: int, n_ref: int, vs_torch_sim: str, steps: str) -> str:
+    speedup = r["speedup_vs_struct_optimizer"]
+    return (f"| {name} | {n} | {r['seconds_per_structure']:.2f} | "
+            f"{'-' if speedup is None else f'{speedup:.1f}'} | {vs_torch_sim} | {steps} | "
+            f"{r['converged']}/{n} | {r['energy_mae_vs_struct_optimizer']:.4f} | "
+            f"{r['energy_max_abs_diff']:.4f} | {r['within_0.01_eV']}/{n_ref} | "
+            f"{r['lower_by_0.01_eV']} | {r['higher_by_0.01_eV']} |")
 
 
 def rerender(name: str, split: str) -> None:

@@ -10,8 +10,8 @@ phase-builder settings were chosen, the rest ("report") is what the tables show.
 tuned on the report part.
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/stability.py --part report --n 200
-    MATFORGE_DATA_DIR=../shared/data python benchmarks/stability.py --part tune --n 60 \\
-        --n-templates 8 --n-relax 3 --name stability_tune_t8r3
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/stability.py --part tune --n 40 \\
+        --n-templates 12 --assignments 2 --n-relax 3 --name stability_tune_v2_t12a2r3
 
 Writes benchmarks/results/NAME.{json,md}: MAE (energies above the hull clipped at 0, as MP's
 are, and unclipped), Spearman correlation, stable/unstable agreement at 0.1 eV/atom, the
@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> dict:
         energies, relax_s = [None] * len(formulas), None
     else:
         formulas, mp, info, energies, relax_s = _relaxed_mp_structures(args)
-    builder = PhaseBuilder(n_templates=args.n_templates, n_relax=args.n_relax, progress=False)
+    builder = PhaseBuilder(n_templates=args.n_templates, assignments=args.assignments,
+                           n_relax=args.n_relax, n_random=args.n_random, progress=False)
     cache = Path(args.cache or RESULTS_DIR / "tmp" / f"{args.name}.sqlite")
     cache.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -297,14 +298,19 @@ def markdown(payload: dict) -> str:
 
 
 def main() -> None:
+    from matforge.oracles.phase_builder import PhaseBuilder
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("tune", "report", "formulas"), default="report",
                         help="tune/report: MP structures (hash split); formulas: compositions "
                         "without a structure, structure search first (report side)")
     parser.add_argument("--n", type=int, default=200, help="structures run (0 = all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-templates", type=int, default=8)
-    parser.add_argument("--n-relax", type=int, default=3)
+    defaults = PhaseBuilder()
+    parser.add_argument("--n-templates", type=int, default=defaults.n_templates)
+    parser.add_argument("--assignments", type=int, default=defaults.assignments)
+    parser.add_argument("--n-relax", type=int, default=defaults.n_relax)
+    parser.add_argument("--n-random", type=int, default=defaults.n_random)
     parser.add_argument("--cache", default=None, help="hull cache file (default: a new one "
                         "under benchmarks/results/tmp, so the first pass is cold)")
     parser.add_argument("--name", default=None)

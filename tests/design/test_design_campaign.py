@@ -88,3 +88,25 @@ def test_cli_campaign_and_errors(tmp_path, pool_tables):
     bad = runner.invoke(app, ["design", "--pool", str(pool), "--oracle", "lookup:/nope.csv",
                               "--objective", "x:max", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and isinstance(bad.exception, (MatforgeError, SystemExit))
+
+
+def test_pretrained_features_join_the_strategy_surrogates(tmp_path, pool_tables):
+    import numpy as np
+
+    from matforge.design.campaign import FeatureCache
+    from matforge.design.strategies._models import ensemble_samples
+
+    formulas = ["NaCl", "Fe2O3", "GaAs", "MgO", "CuZn", "SiC"]
+    plain, pre = FeatureCache("magpie")(formulas), FeatureCache("magpie", "auto")(formulas)
+    assert pre.shape == (6, plain.shape[1] + 8) and np.array_equal(pre[:, :plain.shape[1]], plain)
+    Y = np.array([[1.0], [2.0], [0.5], [1.5], [0.1], [1.2]])
+    without = ensemble_samples(formulas, Y, ["KCl", "ZnO"], seed=0)
+    with_pre = ensemble_samples(formulas, Y, ["KCl", "ZnO"], seed=0, pretrained="auto")
+    assert with_pre.shape == without.shape == (64, 2, 1) and not np.allclose(with_pre, without)
+    pool, table = pool_tables
+    spec = _spec(pool, table, "bayesopt", budget=15, batch_size=5)
+    spec.strategy.options = {"model": "ensemble", "pretrained": "auto"}
+    assert run_campaign(spec, tmp_path / "pre", progress=False)["evaluations"] == 15
+    spec.strategy.name, spec.strategy.options = "random", {"pretrained": "auto"}
+    with pytest.raises(MatforgeError, match="fits no surrogate"):
+        run_campaign(spec, tmp_path / "random", progress=False)

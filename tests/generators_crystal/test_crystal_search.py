@@ -54,6 +54,31 @@ def test_candidates_come_from_each_source(aflow_library: StructureLibrary) -> No
                    search.candidates("KBr", leave_out_own=True))
 
 
+def test_given_cell_keeps_the_atom_count(aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, cell="given",
+                             **{**SMALL, "n_random": 2})
+    cands = search.candidates("K2Br2")
+    assert cands and {len(s) for s, _ in cands} == {4}
+    assert {src.split(" ")[0] for _, src in cands} >= {"known", "template", "random"}
+    assert search.key("K2Br2") == "K2Br2" and StructureSearch().key("K2Br2") == "KBr"
+
+
+def test_random_structures_only_where_no_template_fits(aflow_library: StructureLibrary
+                                                       ) -> None:
+    search = StructureSearch(structure_library=aflow_library, random_only_without_templates=True,
+                             **{**SMALL, "n_random": 2})
+    assert not any(src.startswith("random") for _, src in search.candidates("KBr"))
+    odd = search.candidates("Au3F8")  # no AFLOW prototype has this anonymized formula
+    assert odd and all(src.startswith("random") for _, src in odd)
+
+
+def test_fractional_composition_is_a_reason_not_an_error(aflow_library: StructureLibrary
+                                                         ) -> None:
+    search = StructureSearch(structure_library=aflow_library, **SMALL)
+    res = search.search_chunk(["La1Se1.9"])[0]
+    assert not res.found and "fractional amounts" in res.reason
+
+
 def test_template_types_are_distinct(aflow_library: StructureLibrary) -> None:
     subs = aflow_library.templates.substitutions("NaCl", n=6, assignments=1)
     assert len(subs) == 6

@@ -32,10 +32,12 @@ DB_NAME = "campaign.sqlite"
 
 
 class FeatureCache:
-    """Magpie features (or Magpie + fractions) per formula, computed once per campaign."""
+    """Magpie features (or Magpie + fractions), with a pretrained model's predictions when
+    one is named, per formula, computed once per campaign."""
 
-    def __init__(self, featurizer: str = "magpie"):
+    def __init__(self, featurizer: str = "magpie", pretrained: str | None = None):
         self.featurizer = featurizer
+        self.pretrained = pretrained
         self.cache: dict[str, np.ndarray] = {}
 
     def __call__(self, formulas: list[str]) -> np.ndarray:
@@ -46,6 +48,10 @@ class FeatureCache:
             feats = magpie_features(missing)
             if self.featurizer == "magpie+fractions":
                 feats = np.hstack([feats, element_fractions(missing)])
+            if self.pretrained:
+                from matforge.surrogates.pretrained import load_pretrained
+
+                feats = np.hstack([feats, load_pretrained(self.pretrained).transform(missing)])
             for f, row in zip(missing, np.asarray(feats, dtype=float)):
                 self.cache[f] = row
         if not formulas:
@@ -127,7 +133,8 @@ class Campaign:
         self.progress = progress
         self.deadline = deadline if deadline is not None or spec.max_minutes is None else \
             time.monotonic() + 60.0 * spec.max_minutes
-        self.features = FeatureCache(spec.strategy.options.get("featurizer", "magpie"))
+        self.features = FeatureCache(spec.strategy.options.get("featurizer", "magpie"),
+                                     spec.strategy.options.get("pretrained"))
 
     # -- set-up --------------------------------------------------------------------------------
     def _setup(self) -> None:

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             "failed": sum(isinstance(r, FailedPhase) for r in results),
             "known_compositions": known.describe(),
             "structure_library": list(default_library().sources),
-            "builder": {"n_templates": b.n_templates, "n_relax": b.n_relax, "fmax": b.fmax,
+            "builder": {"n_templates": b.n_templates, "assignments": b.assignments,
+                        "n_relax": b.n_relax, "n_random": b.n_random, "fmax": b.fmax,
                         "steps": b.steps, "max_atoms": b.max_atoms},
             "command": "python -m matforge.oracles.hull_reference " + " ".join(
                 argv if argv is not None else sys.argv[1:]),

@@ -75,7 +75,7 @@ class AutoPhases(PhaseSource):
         import_shipped_reference(self.cache)
         info = potential_info(model)
         self.name = (f"auto ({info.name}-{info.model}, {len(self.known):,} known compositions, "
-                     "template and known structures)")
+                     "structure search)")
 
     def prepare(self, systems: list[frozenset[str]]) -> None:
         """Every missing phase of these systems, built in one batch."""

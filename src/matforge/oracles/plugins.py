@@ -173,7 +173,7 @@ class StabilityOptions(BaseModel):
     hull: str | None = None  # auto, mp, or a file / data set of phases (None: the default)
     fmax: float = Field(0.1, gt=0)
     steps: int = Field(300, ge=0)
-    csp: Literal["template", "none"] = "template"
+    csp: Literal["search", "none"] = "search"
     update_structures: bool = True
     progress: bool = False  # the campaign shows its own progress bar
 

@@ -188,23 +188,22 @@ class StabilityOracle(Oracle):
     Values: energy_per_atom, corrected_energy_per_atom, formation_energy_per_atom,
     e_above_hull, n_competing_phases, converged, relax_steps, and the labels decomposition,
     hull_source, potential and structure_source. A candidate with a structure is relaxed
-    from it. A candidate with a composition only (csp="template") gets the structure search
-    the hull's own phases get (`phase_builder.PhaseBuilder.search`: its known structures and
-    8 template substitutions, with the AFLOW prototypes' consensus template beside them,
+    from it. A candidate with a composition only (csp="search") gets the structure search
+    the hull's own phases get (`phase_builder.PhaseBuilder`: its known structures, template
+    substitutions across structure types, random structures where no template fits,
     screened by single-point energy, the 2 lowest relaxed); the lowest relaxed energy wins.
     csp="none" fails formula-only candidates instead. With `update_structures` the
     candidate's structure becomes the relaxed one, so the campaign store and reports show it.
     """
 
     def __init__(self, model: str = "chgnet", hull: str | Hull | None = None,
-                 fmax: float = 0.1, steps: int = 300, csp: str = "template",
+                 fmax: float = 0.1, steps: int = 300, csp: str = "search",
                  update_structures: bool = True, progress: bool = True) -> None:
-        if csp not in ("template", "none"):
-            raise MatforgeError(f"stability oracle: csp must be 'template' or 'none', not {csp!r}")
+        if csp not in ("search", "none"):
+            raise MatforgeError(f"stability oracle: csp must be 'search' or 'none', not {csp!r}")
         self.model, self.fmax, self.steps, self.csp = model, fmax, steps, csp
         self.name = f"{model}-stability"
         self._hull = hull
-        self._templates = None
         self.update_structures = update_structures
         self.progress = progress
 
@@ -215,18 +214,6 @@ class StabilityOracle(Oracle):
                                    progress=self.progress)
         return self._hull
 
-    def consensus_template(self, cand: Candidate) -> Structure | None:
-        """The AFLOW prototypes' consensus substitution for a composition (or None)."""
-        if self._templates is None:
-            from matforge.generators.crystal.template import TemplateCSP
-
-            self._templates = TemplateCSP.from_aflow_prototypes()
-        try:
-            proposals = self._templates.propose(cand.composition, k=1, seed=0)
-        except MatforgeError:
-            return None
-        return proposals[0] if proposals else None
-
     def evaluate(self, candidates: list[Candidate]) -> list[Result]:
         start = time.perf_counter()
         given = [i for i, c in enumerate(candidates) if c.structure is not None]
@@ -235,7 +222,7 @@ class StabilityOracle(Oracle):
             fmax=self.fmax, steps=self.steps, progress=self.progress))) if given else {}
         sources = {i: "given" for i in given}
         searched = [i for i in range(len(candidates)) if i not in verdicts]
-        if searched and self.csp == "template":
+        if searched and self.csp == "search":
             verdicts.update(self._search([candidates[i] for i in searched], searched, sources))
         per = (time.perf_counter() - start) / max(len(candidates), 1)
         out = []
@@ -261,12 +248,7 @@ class StabilityOracle(Oracle):
 
         builder = PhaseBuilder(model=self.model, n_relax=2, fmax=self.fmax, steps=self.steps,
                                progress=self.progress)
-        extra = {}
-        for c in cands:
-            first = self.consensus_template(c)
-            if first is not None:
-                extra[c.formula] = [(first, "template consensus (aflow-prototypes)")]
-        found = builder.search([c.formula for c in cands], extra=extra)
+        found = builder.search([c.formula for c in cands])
         relaxed = [None if isinstance(found[c.formula], str) else found[c.formula].relaxed
                    for c in cands]
         verdicts = place_on_hull(relaxed, self.hull, self.model)

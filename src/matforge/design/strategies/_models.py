@@ -9,16 +9,18 @@ import numpy as np
 
 def ensemble_samples(train_formulas: list[str], Y: np.ndarray, formulas: list[str], seed: int,
                      members: int = 8, max_iter: int = 150, kind: str = "forest",
-                     featurizer: str = "magpie+fractions") -> np.ndarray:
+                     featurizer: str = "magpie+fractions", pretrained: str | None = None
+                     ) -> np.ndarray:
     """(members, n, k) member predictions, one ensemble per objective.
 
     kind "ensemble": matforge's bootstrap gradient-boosted `EnsembleSurrogate`; kind "forest":
     an extremely randomised trees forest whose trees are the members (SMAC-style), about ten
-    times cheaper to refit at every step on small data.
+    times cheaper to refit at every step on small data. `pretrained` ("auto" or a model
+    directory): its predictions join the features (`surrogates.pretrained`).
     """
     from threadpoolctl import threadpool_limits
 
-    from matforge.surrogates.ensemble import EnsembleSurrogate, featurize
+    from matforge.surrogates.ensemble import EnsembleSurrogate
 
     out = []
     n = len(train_formulas)
@@ -26,7 +28,8 @@ def ensemble_samples(train_formulas: list[str], Y: np.ndarray, formulas: list[st
         if kind == "forest":
             from sklearn.ensemble import ExtraTreesRegressor
 
-            Xt, Xp = featurize(train_formulas, featurizer), featurize(formulas, featurizer)
+            Xt = composition_inputs(train_formulas, featurizer, pretrained)
+            Xp = composition_inputs(formulas, featurizer, pretrained)
             for j in range(Y.shape[1]):
                 forest = ExtraTreesRegressor(n_estimators=max(members, 16) * 4,
                                              max_features=0.3, min_samples_leaf=1,
@@ -37,10 +40,25 @@ def ensemble_samples(train_formulas: list[str], Y: np.ndarray, formulas: list[st
             model = EnsembleSurrogate(n_members=members, seed=seed + j, max_iter=max_iter,
                                       min_samples_leaf=max(2, min(10, n // 15)),
                                       learning_rate=0.1, max_leaf_nodes=31,
-                                      featurizer=featurizer, progress=False)
+                                      featurizer=featurizer, pretrained=pretrained,
+                                      progress=False)
             model.fit(train_formulas, Y[:, j])
             out.append(model.predict_members(formulas))
     return np.stack(out, axis=-1)
+
+
+def composition_inputs(formulas: list[str], featurizer: str = "magpie+fractions",
+                       pretrained: str | None = None) -> np.ndarray:
+    """A strategy surrogate's inputs: composition features, then the pretrained model's
+    predictions when one is named ("auto" or a directory)."""
+    from matforge.surrogates.ensemble import featurize
+
+    X = featurize(formulas, featurizer)
+    if not pretrained:
+        return X
+    from matforge.surrogates.pretrained import load_pretrained
+
+    return np.hstack([X, load_pretrained(pretrained).transform(formulas)])
 
 
 class PoolEncoder:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matforge.design.strategies._models import ensemble_samples
+from matforge.design.strategies._models import composition_inputs, ensemble_samples
 from matforge.design.strategies.base import Context
 
 
@@ -34,7 +34,7 @@ def surrogate_reward(ctx: Context, names: list[str], kappa: float = 0.5,
     std (n, k) for the store. Needs at least two evaluated rows."""
     formulas, Y, U = ctx.history_arrays()
     S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step, members=members,
-                         max_iter=max_iter, kind=kind)
+                         max_iter=max_iter, kind=kind, pretrained=ctx.options.get("pretrained"))
     Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
     _, lo, span = observed_reward(U)
     return optimistic_reward(Us, kappa, lo, span), S.mean(axis=0), S.std(axis=0)
@@ -48,13 +48,12 @@ class RewardModel:
         from sklearn.ensemble import ExtraTreesRegressor
         from threadpoolctl import threadpool_limits
 
-        from matforge.surrogates.ensemble import featurize
-
         formulas, Y, U = ctx.history_arrays()
         self.objectives, self.kappa = ctx.objectives, kappa
         _, self.lo, self.span = observed_reward(U)
-        self._featurize = featurize
-        X = featurize(formulas)
+        pretrained = ctx.options.get("pretrained")
+        self._featurize = lambda names: composition_inputs(names, "magpie+fractions", pretrained)
+        X = self._featurize(formulas)
         with threadpool_limits(1):
             self.forests = [ExtraTreesRegressor(n_estimators=trees, max_features=0.3,
                                                 random_state=ctx.seed * 1000 + ctx.step + j,

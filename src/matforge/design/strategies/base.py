@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from matforge.candidate import Candidate
 from matforge.design.objectives import Objective
+from matforge.errors import MatforgeError
 
 
 @dataclass
@@ -91,6 +92,9 @@ class StrategyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     featurizer: str = "magpie"  # the campaign's composition features (`ctx.features`)
+    # "auto" (the shipped composition-pretrained) or a model directory: its predictions of
+    # eight computed properties join the features of every surrogate the strategy fits
+    pretrained: str | None = None
 
 
 class Strategy(ABC):
@@ -99,12 +103,17 @@ class Strategy(ABC):
 
     name = "strategy"
     needs_pool = False
+    fits_surrogates = False  # learns from the campaign's evaluations (`pretrained` applies)
 
     def __init__(self, options: StrategyOptions | None = None):
         if options is None:  # built directly: the registered model's defaults
             from matforge import registry
 
             options = registry.get("strategy", self.name).validate({})
+        if options.pretrained and not self.fits_surrogates:
+            raise MatforgeError(f"strategy {self.name!r} fits no surrogate on the campaign's "
+                                "data, so option 'pretrained' has nothing to start; use it "
+                                "with generate_rank, bayesopt, genetic, steering or gflownet")
         self.options = options
 
     @abstractmethod
@@ -118,8 +127,6 @@ def candidates_from(ctx: Context, n: int) -> tuple[list[Candidate], list[dict[st
     if ctx.pool is not None:
         return list(ctx.pool), []
     if ctx.generator is None:
-        from matforge.errors import MatforgeError
-
         raise MatforgeError("this campaign has neither a pool nor a generator to propose from")
     seed = int(ctx.rng.integers(0, 2**31 - 1))
     raw = ctx.generator.sample(n, seed=seed)

@@ -45,6 +45,7 @@ class BayesOpt(Strategy):
     acquisition (qei|qucb|qnehvi|parego), beta, pca (GP input dimensions), members."""
 
     name = "bayesopt"
+    fits_surrogates = True
 
     def propose(self, ctx: Context) -> Selection:
         o = self.options
@@ -82,7 +83,8 @@ class BayesOpt(Strategy):
     def _ensemble(self, ctx: Context, cands, names, formulas, Y, U, acq, verdicts) -> Selection:
         o = self.options
         S = ensemble_samples(formulas, Y, names, seed=ctx.seed * 1000 + ctx.step,
-                             members=o.members, max_iter=o.max_iter, kind=o.surrogate)
+                             members=o.members, max_iter=o.max_iter, kind=o.surrogate,
+                             pretrained=o.pretrained)
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
         if len(ctx.objectives) == 2 and acq in ("qnehvi", "qehvi"):
             acq = "qehvi"

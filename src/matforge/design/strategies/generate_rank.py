@@ -25,6 +25,7 @@ class GenerateRankOptions(StrategyOptions):
 
 class GenerateRank(Strategy):
     name = "generate_rank"
+    fits_surrogates = True
 
     def propose(self, ctx: Context) -> Selection:
         o = self.options

@@ -126,6 +126,7 @@ class Genetic(Strategy):
     surrogate (forest|ensemble|none: screen `screen` x batch offspring by UCB), kappa."""
 
     name = "genetic"
+    fits_surrogates = True
 
     def propose(self, ctx: Context) -> Selection:
         o = self.options
@@ -171,7 +172,8 @@ class Genetic(Strategy):
         # surrogate-assisted selection: screen the offspring with a tree ensemble's UCB
         _, Y, _ = ctx.history_arrays()
         S = ensemble_samples(formulas, Y, [c.formula for c in kids],
-                             seed=ctx.seed * 1000 + ctx.step, kind=surrogate)
+                             seed=ctx.seed * 1000 + ctx.step, kind=surrogate,
+                             pretrained=self.options.pretrained)
         Us = np.stack([obj.utility(S[..., j]) for j, obj in enumerate(ctx.objectives)], -1)
         lo, hi = U.min(axis=0), U.max(axis=0)
         scale = np.where(hi - lo > 1e-12, hi - lo, 1.0)

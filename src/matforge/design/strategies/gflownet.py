@@ -228,6 +228,7 @@ class GFlowNet(Strategy):
     explore, kappa, surrogate (forest|ensemble), select (sample|top)."""
 
     name = "gflownet"
+    fits_surrogates = True
 
     def propose(self, ctx: Context) -> Selection:
         o = self.options

@@ -90,6 +90,7 @@ class Steering(Strategy):
     log-ratio in the ranking), surrogate (forest|ensemble|none), kappa."""
 
     name = "steering"
+    fits_surrogates = True
 
     def __init__(self, options: SteeringOptions | None = None):
         super().__init__(options)

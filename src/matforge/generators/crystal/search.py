@@ -59,6 +59,8 @@ class SearchOptions(BaseModel):
     n_templates: int = Field(24, ge=0)  # distinct structure types substituted
     assignments: int = Field(6, ge=1)  # site assignments tried per structure type
     n_random: int = Field(6, ge=0)  # pyxtal random structures
+    # random structures only where no known structure or template fits (the hull's phases)
+    random_only_without_templates: bool = False
     random_max_atoms: int = Field(16, ge=1)
     n_diffusion: int = Field(4, ge=0)  # diffusion samples where a shipped model fits
     screen_steps: int = Field(0, ge=0)  # optimiser steps before screening (0 = single point)
@@ -67,6 +69,9 @@ class SearchOptions(BaseModel):
     fmax: float = Field(0.1, gt=0)
     steps: int = Field(300, ge=1)
     max_atoms: int = Field(40, ge=1)
+    # "given": the formula's atom count is the cell's (C12: a 12-atom cell), as CSP
+    # benchmarks pose it; "any": 1-4 formula units and any template multiple
+    cell: Literal["any", "given"] = "any"
     max_minutes: float = Field(5.0, gt=0)  # per composition: no evolution past it
 
     def recipe(self) -> str:
@@ -85,15 +90,16 @@ class Found:
     energy_per_atom: float  # the potential's energy, eV/atom
     source: str  # "known structure", "template ...", "random ...", "diffusion ...", "ga ..."
     converged: bool
+    steps: int = 0  # optimiser steps of its relaxation
 
     def to_dict(self) -> dict[str, Any]:
         return {"cif": self.structure.to(fmt="cif"), "energy_per_atom": self.energy_per_atom,
-                "source": self.source, "converged": self.converged}
+                "source": self.source, "converged": self.converged, "steps": self.steps}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Found:
         return cls(Structure.from_str(d["cif"], fmt="cif"), float(d["energy_per_atom"]),
-                   d["source"], bool(d["converged"]))
+                   d["source"], bool(d["converged"]), int(d["steps"]))
 
 
 @dataclass
@@ -142,19 +148,37 @@ class StructureSearch(Generator):
     # ----------------------------------------------------------------- candidates
     def candidates(self, formula: str, leave_out_own: bool = False, seed: int = 0
                    ) -> list[tuple[Structure, str]]:
-        """(unrelaxed structure, where it came from) from every source, at most `max_atoms`."""
+        """(unrelaxed structure, where it came from) from every source, at most `max_atoms`
+        (exactly the formula's atoms with `cell="given"`)."""
         o = self.options
-        exclude = {formula} if leave_out_own else set()
+        comp = Composition(formula)
+        if not _whole_numbers(comp):
+            return []  # an off-stoichiometric formula (La1 Se1.9) has no periodic cell
+        reduced = comp.reduced_formula
+        target = comp if o.cell == "given" else Composition(reduced)
+        exclude = {reduced} if leave_out_own else set()
         out: list[tuple[Structure, str]] = []
         if o.include_known and not leave_out_own:
-            out += [(s.copy(), "known structure") for s in self.library.structures_of(formula)]
-        for s in self.library.templates.substitutions(formula, o.n_templates, o.assignments,
+            out += [(s.copy(), "known structure") for s in self.library.structures_of(reduced)]
+        for s in self.library.templates.substitutions(target, o.n_templates, o.assignments,
                                                       exclude, o.max_atoms, seed):
             out.append((s, (f"template {s.properties['template_formula']} "
                            f"({s.properties['template_source']})")))
-        out += random_candidates(formula, o.n_random, o.random_max_atoms, seed)
-        out += diffusion_candidates(formula, o.n_diffusion, seed)
+        if o.cell == "given":
+            out = [(_supercell(s, comp.num_atoms), src) for s, src in out]
+            out = [(s, src) for s, src in out if len(s) == comp.num_atoms]
+        if not (o.random_only_without_templates and out):
+            sizes = [comp.num_atoms] if o.cell == "given" else None
+            out += random_candidates(reduced, o.n_random, o.random_max_atoms, seed, sizes)
+        out += diffusion_candidates(target, o.n_diffusion, seed)
         return [(s, src) for s, src in out if len(s) <= o.max_atoms]
+
+    def key(self, formula: str | Composition) -> str:
+        """The formula a result is filed under: reduced, or as given with `cell="given"`."""
+        reduced = _reduced(formula)
+        if self.options.cell == "any":
+            return reduced
+        return Composition(formula).formula.replace(" ", "")
 
     # ----------------------------------------------------------------- search
     def search(self, formulas: Sequence[str | Composition], leave_out_own: bool = False,
@@ -165,7 +189,7 @@ class StructureSearch(Generator):
         `leave_out_own`: each composition's own known structures and every template of its
         formula are left out (leave-one-out benchmarks). Compositions are searched `chunk`
         at a time so that their relaxations share model calls."""
-        reduced = list(dict.fromkeys(_reduced(f) for f in formulas))
+        reduced = list(dict.fromkeys(self.key(f) for f in formulas))
         store = self._store(leave_out_own, seed)
         done = {f: SearchResult.from_dict(d) for f, d in store.load(reduced).items()} \
             if store else {}
@@ -218,7 +242,7 @@ class StructureSearch(Generator):
             mine = [found for g, found in relaxed if g == f]
             res = SearchResult(f, distinct(mine), len(cands[f]), len(mine), seconds)
             if not res.found:
-                res.reason = _why_none(cands[f], o.max_atoms)
+                res.reason = _why_none(f, cands[f], o.max_atoms)
             out.append(res)
         return out
 
@@ -253,7 +277,8 @@ class StructureSearch(Generator):
         out = []
         for (f, _, src), r in zip(items, results):
             if r.ok and np.isfinite(r.energy_per_atom) and not structure_problem(r.structure):
-                out.append((f, Found(r.structure, float(r.energy_per_atom), src, r.converged)))
+                out.append((f, Found(r.structure, float(r.energy_per_atom), src, r.converged,
+                                     r.steps)))
         return out
 
     def _evolve(self, relaxed: list[tuple[str, Found]], seed: int) -> list[tuple[str, Found]]:
@@ -271,7 +296,7 @@ class StructureSearch(Generator):
     def propose(self, composition: Composition | str, k: int = 1, seed: int = 0
                 ) -> list[Structure]:
         """The `k` lowest-energy distinct structures found for one composition."""
-        res = self.search([composition], seed=seed)[_reduced(composition)]
+        res = self.search([composition], seed=seed)[self.key(composition)]
         if not res.found:
             raise MatforgeError(f"{res.formula}: {res.reason}")
         return [_annotated(f, self.options.model) for f in res.found[:k]]
@@ -280,7 +305,7 @@ class StructureSearch(Generator):
                      seed: int = 0, progress: bool = False) -> list[list[Structure]]:
         """`propose` for many compositions in shared batches (an empty list: none found)."""
         results = self.search(compositions, seed=seed)
-        return [[_annotated(f, self.options.model) for f in results[_reduced(c)].found[:k]]
+        return [[_annotated(f, self.options.model) for f in results[self.key(c)].found[:k]]
                 for c in compositions]
 
     def fit(self, dataset: pd.DataFrame, **options: Any) -> StructureSearch:
@@ -339,19 +364,21 @@ def predict_structures(compositions: Sequence[str | Composition] | str, k: int =
             for f, r in results.items()}
 
 
-def random_candidates(formula: str, n: int, max_atoms: int, seed: int
-                      ) -> list[tuple[Structure, str]]:
-    """`n` pyxtal structures cycling over 1-4 formula units of at most `max_atoms` atoms."""
+def random_candidates(formula: str, n: int, max_atoms: int, seed: int,
+                      sizes: Sequence[float] | None = None) -> list[tuple[Structure, str]]:
+    """`n` pyxtal structures cycling over 1-4 formula units of at most `max_atoms` atoms
+    (or over cells of the given atom counts)."""
     from matforge.generators.crystal.random_symmetric import RandomSymmetricCSP
 
     reduced = Composition(formula)
-    sizes = [z for z in (1, 2, 3, 4) if reduced.num_atoms * z <= max_atoms]
-    if n <= 0 or not sizes:
+    units = [1, 2, 3, 4] if sizes is None else [round(a / reduced.num_atoms) for a in sizes]
+    units = [z for z in units if 0 < reduced.num_atoms * z <= max_atoms]
+    if n <= 0 or not units:
         return []
     csp = RandomSymmetricCSP()
     out = []
     for i in range(n):
-        z = sizes[i % len(sizes)]
+        z = units[i % len(units)]
         try:
             s = csp.propose(reduced * z, k=1, seed=seed * 7919 + i)[0]
         except MatforgeError:
@@ -372,7 +399,8 @@ def _diffusion_model(name: str) -> Any:
     return load_generator(name)
 
 
-def diffusion_candidates(formula: str, n: int, seed: int) -> list[tuple[Structure, str]]:
+def diffusion_candidates(formula: str | Composition, n: int, seed: int
+                         ) -> list[tuple[Structure, str]]:
     """`n` samples of each shipped diffusion model whose training set the composition fits."""
     comp = Composition(formula)
     out = []
@@ -408,6 +436,14 @@ def _same(matcher: Any, a: Structure, b: Structure) -> bool:
         return False
 
 
+def _supercell(structure: Structure, atoms: float) -> Structure:
+    """The structure repeated along a to `atoms` atoms, where that is a whole multiple."""
+    n = round(atoms)
+    if n > len(structure) and n % len(structure) == 0:
+        structure.make_supercell([n // len(structure), 1, 1])
+    return structure
+
+
 def _annotated(found: Found, model: str) -> Structure:
     from matforge.oracles.potentials import potential_info
 
@@ -424,7 +460,14 @@ def _reduced(formula: str | Composition) -> str:
         raise MatforgeError(f"cannot read composition {formula!r}: {exc}") from None
 
 
-def _why_none(cands: list, max_atoms: int) -> str:
+def _whole_numbers(comp: Composition) -> bool:
+    reduced = comp.reduced_composition
+    return all(abs(a - round(a)) < 1e-6 for a in reduced.values())
+
+
+def _why_none(formula: str, cands: list, max_atoms: int) -> str:
+    if not _whole_numbers(Composition(formula)):
+        return "fractional amounts: no crystal cell holds this composition exactly"
     if not cands:
         return (f"no known structure, template or random placement of at most {max_atoms} "
                 "atoms fits this composition")
