@@ -453,6 +453,38 @@ def transfer(r: Results) -> list[list[str]]:
     return rows + TRANSFER_TARGETS if rows else []
 
 
+GENERATOR_TRANSFER_COLUMNS = ("model", "small data", "condition", "result",
+                              "valid (SMACT default)", "table")
+GENERATOR_TRANSFER_TARGET = [["target", "-", "new property",
+                              "at least halfway from the unconditioned median to the target",
+                              ">= 90%", "-"]]
+
+
+def generator_transfer(r: Results) -> list[list[str]]:
+    rows = []
+    a = r.one("generator_adapter")
+    if a is not None:
+        for x in a["rows"]:
+            data = (f"{x['size']} {a['data']} train rows ({x['n_labelled_valid']} valid used)"
+                    if x["size"] else "-")
+            cond = "none" if x["target"] is None else \
+                f"{a['property']} = {x['target']:.0f} GPa, guidance {x['guidance']}"
+            way = "" if x["target"] is None else \
+                f"; {x['fraction_of_the_way']:.2f} of the way"
+            rows.append([x["variant"], data, cond, f"median judged {x['median_pred']:.1f} GPa"
+                         + way + f"; {x['unique_pct']:.0f}% unique", f"{x['valid_pct']:.1f}%",
+                         r.link("generator_adapter")])
+    f = r.one("generator_family")
+    if f is not None:
+        for x in f["rows"]:
+            rows.append([x["variant"], f"{f['n_train']} compositions: {f['family']}", "none",
+                         (f"{x['family_pct']:.1f}% in the family; {x['held_out_recovered']} of "
+                          f"{f['n_held_out']} held-out members recovered in {x['n']} samples; "
+                          f"{x['unique_pct']:.0f}% unique"),
+                         f"{x['valid_pct']:.1f}%", r.link("generator_family")])
+    return rows + GENERATOR_TRANSFER_TARGET if rows else []
+
+
 SYNTH_STRUCTURE_COLUMNS = ("method (held-out chemical systems' structures)", "threshold", "TPR",
                            "AUC vs unlabelled structures", "AUC vs random structures",
                            "made beats random of same composition", "table")
@@ -607,6 +639,8 @@ SECTIONS = [
     Section("Structure surrogates", STRUCTURE_COLUMNS, structure_surrogates),
     Section("Small data: pretrained composition features against scratch", TRANSFER_COLUMNS,
             transfer),
+    Section("Small data: composition generators fine-tuned and adapted",
+            GENERATOR_TRANSFER_COLUMNS, generator_transfer),
     Section("Synthesizability (PU model on compositions)", SYNTH_COLUMNS, synthesizability),
     Section("Synthesizability (structure variant)", SYNTH_STRUCTURE_COLUMNS,
             synthesizability_structures),

@@ -44,6 +44,7 @@ CAPABILITIES: dict[str, str] = {
     "predicts_structures": "`propose(composition, k, seed)`: structures for a composition",
     "batched": "does a whole batch at once (`propose_many`; oracles: one call per step)",
     "temperature": "sampling takes a temperature",
+    "guidance": "conditional sampling takes a classifier-free guidance weight",
     "reject_invalid": "`sample(..., reject_invalid=True)` resamples to valid compositions",
     "novel_only": "`sample(..., novel_only=True)` resamples to unknown compositions",
     "latent": "`encode(formulas)`: a latent space to optimise in",
@@ -203,7 +204,7 @@ _TORCH_SAMPLING = {"conditional", "temperature", "reject_invalid"}
 register("generator", "composition-substitution",
          f"{_COMPOSITION}.substitution:SubstitutionGenerator", capabilities={"conditional"})
 register("generator", "composition-transformer", f"{_COMPOSITION}.transformer:TransformerGenerator",
-         capabilities=_TORCH_SAMPLING | {"novel_only", "log_likelihood"})
+         capabilities=_TORCH_SAMPLING | {"novel_only", "log_likelihood", "guidance"})
 register("generator", "composition-vae", f"{_COMPOSITION}.vae:VAEGenerator",
          capabilities=_TORCH_SAMPLING | {"latent"})
 register("generator", "composition-gan", f"{_COMPOSITION}.gan:GANGenerator",

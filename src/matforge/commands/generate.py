@@ -45,6 +45,10 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
         temperature: float | None = typer.Option(
             None, "--temperature", help="compositions: sampling temperature (transformer, VAE, "
             "blank filler, GAN); lower gives more valid, more familiar compositions"),
+        guidance: float | None = typer.Option(
+            None, "--guidance", help="compositions with --condition: classifier-free guidance "
+            "weight (transformer; 0 = plain conditional, higher pulls harder toward the "
+            "target and may cost validity)"),
         csp: str = typer.Option(
             "", "--csp", help="composition models: give each composition a structure with "
             "this CSP model (template, perov-5, carbon-24, random or a model dir); "
@@ -72,6 +76,12 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             if not declared.supports("temperature"):
                 raise MatforgeError(f"{generator.kind} does not support --temperature")
             options["temperature"] = temperature
+        if guidance is not None:
+            if not declared.supports("guidance"):
+                raise MatforgeError(f"{generator.kind} does not support --guidance")
+            if not condition:
+                raise MatforgeError("--guidance weighs a --condition; give one")
+            options["guidance"] = guidance
         cond = parse_conditions(condition) or None
         if csp:
             from matforge.commands.crystal import load_csp_model

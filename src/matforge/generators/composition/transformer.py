@@ -40,6 +40,10 @@ from matforge.representations.tokens import (
 )
 
 EOS = N_ELEMENTS
+FINE_TUNE_MODES = ("adapter", "full")
+# peak learning rates: a new embedding learns fast; the whole network moves gently, so
+# a few hundred compositions do not erase what the base model knows
+FINE_TUNE_LR = {"adapter": 3e-3, "full": 3e-4}
 
 
 class FormulaTransformer(nn.Module):
@@ -70,6 +74,23 @@ class FormulaTransformer(nn.Module):
             emb = mlp(values[:, j:j + 1])
             tok = tok + torch.where(mask[:, j:j + 1], emb, self.null[j].expand_as(emb))
         return tok[:, None, :]
+
+    def add_properties(self, n_new: int) -> list[nn.Parameter]:
+        """Append condition embeddings for n_new properties and return their weights. Each
+        embedding's last layer and "unknown" vector start at zero, so the network's outputs
+        are unchanged until the new embeddings are trained."""
+        d, n_old = self.cond_base.shape[0], len(self.prop_mlps)
+        params: list[nn.Parameter] = []
+        for _ in range(n_new):
+            mlp = nn.Sequential(nn.Linear(1, d), nn.SiLU(), nn.Linear(d, d))
+            nn.init.zeros_(mlp[2].weight)
+            nn.init.zeros_(mlp[2].bias)
+            self.prop_mlps.append(mlp.to(self.cond_base.device))
+            params += list(mlp.parameters())
+        if n_new:
+            zeros = torch.zeros((n_new, d), device=self.null.device)
+            self.null = nn.Parameter(torch.cat([self.null.data[:n_old], zeros]))
+        return params
 
     def pair_embedding(self, el: torch.Tensor, cnt: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         el = torch.where(el < 0, N_ELEMENTS, el)
@@ -182,12 +203,67 @@ class TransformerGenerator(TorchCompositionGenerator):
         self.known = frozenset(k for k in known.keys_of(dataset["formula"].astype(str)) if k)
         self.allowed = torch.zeros(N_ELEMENTS, dtype=torch.bool)
         self.allowed[np.unique(ts.el[ts.el >= 0])] = True
-        # 2% held out: a validation loss per epoch in the training log
+        self.info = {**self._train(ts, values, mask, list(self.model.parameters()), epochs,
+                                   batch_size, lr, max_minutes, rng, cond_drop),
+                     "valid_only": valid_only, "seed": seed}
+        return self
+
+    def fine_tune(self, dataset: pd.DataFrame, condition_on: Sequence[str] = (),
+                  mode: str = "adapter", epochs: int = 60, batch_size: int = 64,
+                  lr: float | None = None, max_minutes: float | None = 10.0, seed: int = 0,
+                  valid_only: bool = True, cond_drop: float = 0.15) -> TransformerGenerator:
+        """Adapt this trained generator to a user's (small) data set.
+
+        mode "adapter": the network is frozen; each property of `condition_on` that the model
+        does not know yet gets a new condition embedding, the only weights trained, so
+        unconditional samples stay exactly those of the base model and the new property is
+        steered with classifier-free guidance (as MatterGen adds property adapters to a frozen
+        base). mode "full": every weight is trained at a small learning rate, on the
+        compositions of `dataset` (a family of chemistry), with any new properties as well.
+        The data's compositions join the known ones used by `novel_only`."""
+        if mode not in FINE_TUNE_MODES:
+            raise MatforgeError(f"unknown fine-tuning mode {mode!r}; choose from "
+                                f"{', '.join(FINE_TUNE_MODES)}")
+        new = [p for p in condition_on if p not in self.condition_on]
+        if mode == "adapter" and not new:
+            raise MatforgeError("adapter fine-tuning trains the embedding of a property the "
+                                "model does not condition on yet; give one with condition_on, "
+                                "or use mode='full' to adapt to a family of compositions")
+        rng = self._start_fit(seed)
+        names = [*self.condition_on, *new]
+        frame = dataset.assign(**{p: np.nan for p in self.condition_on if p not in dataset})
+        ts = common.prepare(frame, names, self.arch["max_elements"], self.arch["max_count"],
+                            valid_only, self.min_elements)
+        new_stats = common.property_stats(ts.props[:, len(self.condition_on):], new)
+        params = self.model.add_properties(len(new))
+        if mode == "full":
+            params = list(self.model.parameters())
+        self.condition_on, self.stats = names, {**self.stats, **new_stats}
+        values, mask = common.scale(ts.props, names, self.stats)
+        self.known |= frozenset(k for k in known.keys_of(dataset["formula"].astype(str)) if k)
+        if mode == "full":  # a frozen network has learnt nothing of elements it never saw
+            self.allowed[np.unique(ts.el[ts.el >= 0])] = True
+        log = self._train(ts, values, mask, params, epochs, batch_size,
+                          lr or FINE_TUNE_LR[mode], max_minutes, rng, cond_drop)
+        self.info = {**log, "valid_only": valid_only, "seed": seed, "fine_tune": mode,
+                     "new_properties": new, "base": self.info}
+        return self
+
+    def _train(self, ts: common.TrainingSet, values: np.ndarray, mask: np.ndarray,
+               params: list[nn.Parameter], epochs: int, batch_size: int, lr: float,
+               max_minutes: float | None, rng: np.random.Generator, cond_drop: float
+               ) -> dict[str, Any]:
+        """Fit `params` on the training set with 2% held out for a validation loss per
+        epoch; returns the training log."""
         order = rng.permutation(len(ts.formulas))
         n_val = max(1, len(order) // 50)
         val_idx, tr_idx = order[:n_val], order[n_val:]
+        batch_size = min(batch_size, len(tr_idx))
         tensors = [torch.as_tensor(a) for a in (ts.el, ts.cnt, values, mask)]
-        opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.01)
+        trained = {id(p) for p in params}
+        for p in self.model.parameters():  # a frozen base needs no gradients of its own
+            p.requires_grad_(id(p) in trained)
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
         history: list[float] = []
         loop = TrainingLoop(f"train {self.kind}", tr_idx, batch_size, epochs, max_minutes, rng,
                             self.model, schedules=[(opt, lr)],
@@ -197,10 +273,10 @@ class TransformerGenerator(TorchCompositionGenerator):
             loss = self.model.loss(el, cnt, v, self._drop_conditions(m, cond_drop))
             optimiser_step(opt, loss, clip_norm=1.0)
             loop.postfix = {"loss": f"{loss.item():.3f}"}
-        self.info = {"n_train": len(tr_idx), "n_val": int(n_val), "epochs": loop.epoch,
-                     "train_seconds": round(loop.timer.elapsed, 1), "valid_only": valid_only,
-                     "val_loss": history[-1], "seed": seed}
-        return self
+        self.model.requires_grad_(True)
+        return {"n_train": len(tr_idx), "n_val": int(n_val), "epochs": loop.epoch,
+                "train_seconds": round(loop.timer.elapsed, 1),
+                "val_loss": history[-1] if history else None}
 
     def _drop_conditions(self, mask: torch.Tensor, p: float) -> torch.Tensor:
         """Forget each known property with probability p, and every property of a tenth of
