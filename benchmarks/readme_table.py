@@ -450,6 +450,13 @@ def transfer(r: Results) -> list[list[str]]:
                           + (f"; start chosen on validation {s['ratio_chosen']:.2f}x"
                              if "ratio_chosen" in s else "")),
                          r.link(name)])
+    for name, c in r.each("structure_transfer_curve_*"):
+        for s in c["summary"]:
+            rows.append(["structure model on CHGNet features against composition only",
+                         f"{c['task']} {c['target']}, {s['size']} training rows",
+                         (f"MAE {num(s['chgnet+magpie']['mae'], 3)} vs "
+                          f"{num(s['composition']['mae'], 3)}: {s['ratio']:.2f}x the error"),
+                         r.link(name)])
     return rows + TRANSFER_TARGETS if rows else []
 
 

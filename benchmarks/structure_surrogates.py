@@ -15,6 +15,15 @@ the same splits: MAE, RMSE, 68%/95% interval coverage and miscalibration area.
 
 Writes benchmarks/results/<name>.{json,md}. CHGNet features are cached on disk
 (MATFORGE_CACHE_DIR), so only the first run pays for them; `--max-train` subsamples.
+
+`--curve` measures transfer from the pretrained potential for users with a few hundred
+structures: at 50, 100, 300 and 1,000 training rows (three random subsets each) and the full
+training set, with the calibration and test rows fixed (perov-5's val/test protocol;
+Matbench's first fold for matbench-phonons), the structure model on CHGNet features against
+the composition model, which knows nothing of structure. Writes
+results/structure_transfer_curve_<task>.*.
+
+    python benchmarks/structure_surrogates.py --curve --tasks perov-5,matbench-phonons
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matbench_cv, write_results
+from common import RESULTS_DIR, matbench_cv, provenance_footer, write_results
 
 TASKS = {"perov-5": "heat_ref", "carbon-24": "energy_per_atom",
          "matbench-phonons": "last_phdos_peak"}
@@ -91,6 +100,64 @@ def matbench_task(task: str, model: str, seed: int) -> dict:
     return out
 
 
+CURVE_SIZES = (50, 100, 300, 1000)
+CURVE_MODELS = ("composition", "chgnet+magpie")
+
+
+def curve_splits(task: str, seed: int):
+    """(train, cal, test) of the task's protocol: perov-5 val/test; Matbench's first fold."""
+    from sklearn.model_selection import KFold
+
+    from matforge.data import load_dataset
+    from matforge.surrogates.train import CALIB_FRACTION, holdout
+
+    if not task.startswith("matbench"):
+        train, cal = holdout(load_dataset(task, "val"), CALIB_FRACTION, seed)
+        return train, cal, load_dataset(task, "test")
+    frame = load_dataset(task, "all").reset_index(drop=True)
+    tr, te = next(KFold(5, shuffle=True, random_state=18012019).split(frame))
+    train, cal = holdout(frame.iloc[tr], 0.1, seed)
+    return train, cal, frame.iloc[te]
+
+
+def curve(task: str, seed: int, n_subsets: int = 3) -> dict:
+    train, cal, test = curve_splits(task, seed)
+    rows = []
+    for size in [*(s for s in CURVE_SIZES if s < len(train)), len(train)]:
+        for rep in range(n_subsets if size < len(train) else 1):
+            sub = train.sample(n=size, random_state=seed + rep)
+            for model in CURVE_MODELS:
+                r = run_split(model, sub, cal, test, TASKS[task], seed + rep)
+                rows.append({"size": size, "subset": rep, "model": model, "mae": r["mae"],
+                             "coverage_95": r["coverage_95"]})
+        print(f"{task}: {size} rows done", flush=True)
+    summary = []
+    for size in sorted({r["size"] for r in rows}):
+        entry = {"size": size}
+        for model in CURVE_MODELS:
+            maes = [r["mae"] for r in rows if r["size"] == size and r["model"] == model]
+            entry[model] = {"mae": float(np.mean(maes)), "std": float(np.std(maes))}
+        entry["ratio"] = entry["chgnet+magpie"]["mae"] / entry["composition"]["mae"]
+        summary.append(entry)
+    return {"task": task, "target": TASKS[task], "unit": UNITS[task], "n_cal": len(cal),
+            "n_test": len(test), "rows": rows, "summary": summary}
+
+
+def render_curve(p: dict) -> str:
+    lines = [f"# Structure surrogate from CHGNet features against composition only: {p['task']}",
+             "", (f"{p['target']} ({p['unit']}); calibration rows {p['n_cal']}, test rows "
+                  f"{p['n_test']}, fixed; three random training subsets per size below the full "
+                  "training set."), "",
+             "| training rows | composition MAE | CHGNet+Magpie MAE | ratio |",
+             "|---|---|---|---|"]
+    for s in p["summary"]:
+        c, g = s["composition"], s["chgnet+magpie"]
+        lines.append(f"| {s['size']} | {c['mae']:.4f} ± {c['std']:.4f} | "
+                     f"{g['mae']:.4f} ± {g['std']:.4f} | {s['ratio']:.2f} |")
+    lines += ["", "± is the spread over the three subsets.", "", provenance_footer(p)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="perov-5,carbon-24,matbench-phonons")
@@ -98,12 +165,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--name", default="structure_surrogates")
+    ap.add_argument("--curve", action="store_true", help="learning curves (see the docstring)")
     args = ap.parse_args()
     os.environ.setdefault("MATFORGE_DATA_DIR",
                           str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     import torch
 
     torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "1")))
+    if args.curve:
+        for task in args.tasks.split(","):
+            load = os.getloadavg()
+            write_results(f"structure_transfer_curve_{task}", curve(task, args.seed),
+                          render_curve, load_at_start=load)
+            print((RESULTS_DIR / f"structure_transfer_curve_{task}.md").read_text())
+        return
     results: dict = {}
     for task in args.tasks.split(","):
         for model in args.models.split(","):

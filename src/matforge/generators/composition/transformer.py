@@ -268,12 +268,14 @@ class TransformerGenerator(TorchCompositionGenerator):
         loop = TrainingLoop(f"train {self.kind}", tr_idx, batch_size, epochs, max_minutes, rng,
                             self.model, schedules=[(opt, lr)],
                             on_epoch_end=lambda: history.append(self._val_loss(tensors, val_idx)))
-        for idx in loop:
-            el, cnt, v, m = (t[idx].to(self.device) for t in tensors)
-            loss = self.model.loss(el, cnt, v, self._drop_conditions(m, cond_drop))
-            optimiser_step(opt, loss, clip_norm=1.0)
-            loop.postfix = {"loss": f"{loss.item():.3f}"}
-        self.model.requires_grad_(True)
+        try:
+            for idx in loop:
+                el, cnt, v, m = (t[idx].to(self.device) for t in tensors)
+                loss = self.model.loss(el, cnt, v, self._drop_conditions(m, cond_drop))
+                optimiser_step(opt, loss, clip_norm=1.0)
+                loop.postfix = {"loss": f"{loss.item():.3f}"}
+        finally:
+            self.model.requires_grad_(True)
         return {"n_train": len(tr_idx), "n_val": int(n_val), "epochs": loop.epoch,
                 "train_seconds": round(loop.timer.elapsed, 1),
                 "val_loss": history[-1] if history else None}
