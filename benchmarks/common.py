@@ -91,16 +91,23 @@ def write_results(name: str, payload: dict, markdown: str | Callable[[dict], str
     (RESULTS_DIR / f"{name}.md").write_text(text)
 
 
+def matbench_folds(frame: Any) -> list:
+    """Matbench's 5 (train, test) index pairs: `KFold(5, shuffle=True,
+    random_state=18012019)`, its documented procedure."""
+    from sklearn.model_selection import KFold
+
+    return list(KFold(5, shuffle=True, random_state=18012019).split(frame))
+
+
 def matbench_cv(frame: Any, seed: int, run_fold: Any, keys: tuple[str, ...]) -> dict:
     """Matbench's 5 folds (`KFold(5, shuffle=True, random_state=18012019)`, its documented
     procedure); within each training fold a seeded 10% is held out for calibration.
     `run_fold(train, cal, test)` scores one fold (a dict with `n` and `keys`); returns the means
     over folds of `keys`, the MAE spread over folds, the test size and the folds."""
     import numpy as np
-    from sklearn.model_selection import KFold
 
     folds = []
-    for k, (tr, te) in enumerate(KFold(5, shuffle=True, random_state=18012019).split(frame)):
+    for k, (tr, te) in enumerate(matbench_folds(frame)):
         tr = np.random.default_rng(seed + k).permutation(tr)
         n_cal = len(tr) // 10
         folds.append(run_fold(frame.iloc[tr[n_cal:]], frame.iloc[tr[:n_cal]], frame.iloc[te]))

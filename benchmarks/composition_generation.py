@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from matforge.generators.composition.known import keys_of
+
 warnings.filterwarnings("ignore")
 
 PUBLISHED = [  # name, charge-neutral %, balanced %, source
@@ -79,15 +81,6 @@ def validity(formulas: list[str]) -> dict[str, np.ndarray]:
         smact[i] = v.valid
         default[i] = check_composition(f).valid_strict
     return {"cn": cn, "en": en, "both": both, "smact_cdvae": smact, "both_default": default}
-
-
-def keys_of(formulas: list[str]) -> np.ndarray:
-    from matforge.representations.tokens import canonical_keys, formulas_to_arrays
-
-    el, cnt, ok = formulas_to_arrays([f or "X" for f in formulas], 16, 10**6, 1)
-    keys = np.full(len(formulas), "", dtype=object)
-    keys[ok] = canonical_keys(el[ok], cnt[ok])
-    return keys
 
 
 def score(formulas: list[str], known: set[str], train: set[str] = frozenset()

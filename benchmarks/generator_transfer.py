@@ -44,12 +44,10 @@ BASE_SETS = ("mp-e-hull", "mp-transport", "oqmd-bandgap")
 FAMILY_SIZE = 300
 
 
-def judge():
+def judge(train, test):
     """A tree ensemble on the property's whole train split, and its MAE on the test split."""
-    from matforge.data import load_dataset
     from matforge.surrogates.ensemble import EnsembleSurrogate
 
-    train, test = load_dataset(PROPERTY_SET, "train"), load_dataset(PROPERTY_SET, "test")
     model = EnsembleSurrogate(n_members=2, max_iter=150, featurizer="magpie", progress=False)
     model.fit(list(train.formula), train[PROPERTY].to_numpy(float))
     mae = float(np.mean(np.abs(model.predict(list(test.formula))[0] - test[PROPERTY])))
@@ -59,10 +57,10 @@ def judge():
 def describe(formulas: list[str], model, lookup: dict[str, float], known: set[str]) -> dict:
     """Median judged property, validity, uniqueness, novelty and the held-out lookup."""
     from matforge.chem import check_composition
-    from matforge.representations.tokens import formula_keys
+    from matforge.generators.composition.known import keys_of
 
     formulas = [f for f in formulas if f]
-    keys = [next(iter(formula_keys([f])), "") for f in formulas]
+    keys = keys_of(formulas).tolist()
     pred = model.predict(formulas)[0]
     hits = [lookup[k] for k in set(keys) if k in lookup]
     return {"n": len(formulas), "median_pred": float(np.median(pred)),
@@ -84,14 +82,13 @@ def known_keys() -> set[str]:
 def part_adapter(n_samples: int, seed: int) -> dict:
     from matforge.data import load_dataset
     from matforge.generators import load_generator
+    from matforge.generators.composition.known import keys_of
     from matforge.generators.composition.transformer import TransformerGenerator
-    from matforge.representations.tokens import formula_keys
 
-    model, judge_mae = judge()
-    test = load_dataset(PROPERTY_SET, "test")
-    lookup = {next(iter(formula_keys([f]))): v for f, v in zip(test.formula, test[PROPERTY])}
+    train, test = load_dataset(PROPERTY_SET, "train"), load_dataset(PROPERTY_SET, "test")
+    model, judge_mae = judge(train, test)
+    lookup = dict(zip(keys_of(test.formula), test[PROPERTY]))
     known = known_keys()
-    train = load_dataset(PROPERTY_SET, "train")
     rows = [{"variant": "base, unconditioned", "size": None, "target": None, "guidance": None,
              **describe(load_generator(BASE).sample_formulas(n_samples, seed=seed), model,
                         lookup, known)}]
@@ -132,22 +129,22 @@ def family_sets(seed: int):
     import pandas as pd
 
     from matforge.data import load_dataset
+    from matforge.generators.composition.known import key_set
     from matforge.representations.tokens import formula_keys
 
     train = pd.concat([load_dataset(n, "train") for n in BASE_SETS], ignore_index=True)
     train_all = formula_keys(train.formula.astype(str))
     fam = train[[in_family(f) for f in train.formula.astype(str)]].drop_duplicates("formula")
     test = pd.concat([load_dataset(n, "test") for n in BASE_SETS], ignore_index=True)
-    held = {k for f in test.formula.astype(str) if in_family(f)
-            for k in formula_keys([f]) if k not in train_all}
+    held = key_set(f for f in test.formula.astype(str) if in_family(f)) - train_all
     return fam.sample(FAMILY_SIZE, random_state=seed)[["formula"]], held
 
 
 def part_family(n_samples: int, seed: int) -> dict:
     from matforge.chem import check_composition
     from matforge.generators import load_generator
+    from matforge.generators.composition.known import keys_of
     from matforge.generators.composition.transformer import TransformerGenerator
-    from matforge.representations.tokens import formula_keys
 
     small, held = family_sets(seed)
     known = known_keys()
@@ -158,7 +155,7 @@ def part_family(n_samples: int, seed: int) -> dict:
     rows = []
     for name, gen in variants.items():
         forms = [f for f in gen.sample_formulas(n_samples, seed=seed) if f]
-        keys = [next(iter(formula_keys([f])), "") for f in forms]
+        keys = keys_of(forms).tolist()
         fam = [in_family(f) for f in forms]
         valid = [check_composition(f).valid_strict for f in forms]
         novel_fam = {k for k, f, v in zip(keys, fam, valid) if f and v and k not in known}

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, matbench_cv, provenance_footer, write_results
+from common import RESULTS_DIR, matbench_cv, matbench_folds, provenance_footer, write_results
 
 TASKS = {"perov-5": "heat_ref", "carbon-24": "energy_per_atom",
          "matbench-phonons": "last_phdos_peak"}
@@ -106,8 +106,6 @@ CURVE_MODELS = ("composition", "chgnet+magpie")
 
 def curve_splits(task: str, seed: int):
     """(train, cal, test) of the task's protocol: perov-5 val/test; Matbench's first fold."""
-    from sklearn.model_selection import KFold
-
     from matforge.data import load_dataset
     from matforge.surrogates.train import CALIB_FRACTION, holdout
 
@@ -115,7 +113,7 @@ def curve_splits(task: str, seed: int):
         train, cal = holdout(load_dataset(task, "val"), CALIB_FRACTION, seed)
         return train, cal, load_dataset(task, "test")
     frame = load_dataset(task, "all").reset_index(drop=True)
-    tr, te = next(KFold(5, shuffle=True, random_state=18012019).split(frame))
+    tr, te = matbench_folds(frame)[0]
     train, cal = holdout(frame.iloc[tr], 0.1, seed)
     return train, cal, frame.iloc[te]
 

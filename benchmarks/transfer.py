@@ -32,7 +32,14 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from common import RESULTS_DIR, ROOT, matbench_cv, provenance_footer, write_results
+from common import (
+    RESULTS_DIR,
+    ROOT,
+    matbench_cv,
+    matbench_folds,
+    provenance_footer,
+    write_results,
+)
 
 TARGET = "band_gap"
 SIZES = (50, 100, 300, 1000)
@@ -109,14 +116,12 @@ PROTOCOLS = {"matbench5": "Matbench's 5 folds", "matbench1": "Matbench's first f
 
 def task_folds(name: str, task: CurveTask):
     """(train, test) pairs of the task's protocol."""
-    from sklearn.model_selection import KFold
-
     from matforge.data import load_dataset
 
     if task.protocol == "splits":
         return [(load_dataset(name, "train"), load_dataset(name, "test"))]
     frame = load_dataset(name, "all").reset_index(drop=True)
-    folds = list(KFold(5, shuffle=True, random_state=18012019).split(frame))
+    folds = matbench_folds(frame)
     folds = folds[:1] if task.protocol == "matbench1" else folds
     return [(frame.iloc[tr], frame.iloc[te]) for tr, te in folds]
 
