@@ -129,14 +129,13 @@ def family_sets(seed: int):
     import pandas as pd
 
     from matforge.data import load_dataset
-    from matforge.generators.composition.known import key_set
     from matforge.representations.tokens import formula_keys
 
     train = pd.concat([load_dataset(n, "train") for n in BASE_SETS], ignore_index=True)
     train_all = formula_keys(train.formula.astype(str))
     fam = train[[in_family(f) for f in train.formula.astype(str)]].drop_duplicates("formula")
     test = pd.concat([load_dataset(n, "test") for n in BASE_SETS], ignore_index=True)
-    held = key_set(f for f in test.formula.astype(str) if in_family(f)) - train_all
+    held = formula_keys(f for f in test.formula.astype(str) if in_family(f)) - train_all
     return fam.sample(FAMILY_SIZE, random_state=seed)[["formula"]], held
 
 

@@ -31,11 +31,6 @@ def keys_of(formulas: Iterable[str]) -> np.ndarray:
     return keys
 
 
-def key_set(formulas: Iterable[str]) -> frozenset[str]:
-    """The canonical keys of the formulas that parse."""
-    return frozenset(k for k in keys_of(formulas) if k)
-
-
 def save_keys(keys: Iterable[str], model_dir: str | Path) -> Path:
     path = Path(model_dir) / FILE
     # mtime=0: the same training set gives the same bytes

@@ -36,6 +36,7 @@ from matforge.representations.tokens import (
     N_ELEMENTS,
     arrays_to_formulas,
     electronegativity_rank,
+    formula_keys,
     formulas_to_arrays,
 )
 
@@ -200,7 +201,7 @@ class TransformerGenerator(TorchCompositionGenerator):
         ts, values, mask = self._training_set(dataset, self.arch["max_elements"],
                                               self.arch["max_count"], valid_only,
                                               self.min_elements)
-        self.known = known.key_set(dataset["formula"].astype(str))
+        self.known = frozenset(formula_keys(dataset["formula"].astype(str)))
         self.allowed = torch.zeros(N_ELEMENTS, dtype=torch.bool)
         self.allowed[np.unique(ts.el[ts.el >= 0])] = True
         self.info = {**self._train(ts, values, mask, list(self.model.parameters()), epochs,
@@ -240,7 +241,7 @@ class TransformerGenerator(TorchCompositionGenerator):
             params = list(self.model.parameters())
         self.condition_on, self.stats = names, {**self.stats, **new_stats}
         values, mask = common.scale(ts.props, names, self.stats)
-        self.known |= known.key_set(dataset["formula"].astype(str))
+        self.known |= formula_keys(dataset["formula"].astype(str))
         if mode == "full":  # a frozen network has learnt nothing of elements it never saw
             self.allowed[np.unique(ts.el[ts.el >= 0])] = True
         log = self._train(ts, values, mask, params, epochs, batch_size,
