@@ -22,8 +22,9 @@ def trained(tmp_path_factory, transport_train):
     # 1,500 real Materials Project compositions (mp-transport, embedded; conftest.py)
     frame = transport_train.sample(1500, random_state=1)
     gen = TransformerGenerator(d_model=32, n_layers=1, d_ff=64)
-    # several epochs on a small set: the model memorises, so plain samples repeat training rows
-    gen.fit(frame, epochs=6, batch_size=64, valid_only=False, max_minutes=1)
+    # several epochs on a small set: the model memorises, so plain samples repeat training rows;
+    # bounded by epochs, not wall time, so a busy machine trains the same model
+    gen.fit(frame, epochs=6, batch_size=64, valid_only=False, max_minutes=None)
     path = gen.save(tmp_path_factory.mktemp("m") / "tf")
     return frame, gen, path
 
