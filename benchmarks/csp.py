@@ -34,6 +34,8 @@ PUBLISHED = {  # (match rate %, RMSE), trained on the full published train split
 
 SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None = all)
 CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
+VOTE_WINDOW = 0.0  # auto: the template vote first within this many eV/atom (csp_vote.py)
+PRESSURE = 0.0  # auto: GPa; relax and rank by enthalpy at this pressure
 
 
 def _model(method: str, dataset: str, val):
@@ -52,7 +54,8 @@ def _model(method: str, dataset: str, val):
         # cells of the target's atom count, as the CSP task gives them
         from matforge.generators.crystal.search import StructureSearch
 
-        return StructureSearch(library=(dataset,), cell="given", progress=False)
+        return StructureSearch(library=(dataset,), cell="given", vote_window=VOTE_WINDOW,
+                               pressure=PRESSURE, progress=False)
     if method == "diffusion":
         from matforge.generators.base import load_generator
 
@@ -61,6 +64,12 @@ def _model(method: str, dataset: str, val):
             model.config["sample_steps"] = SAMPLE_STEPS
         return model
     raise SystemExit(f"unknown method {method}")
+
+
+def auto_label() -> str:
+    settings = ([f"template vote within {VOTE_WINDOW:g} eV/atom"] if VOTE_WINDOW else []) + \
+        ([f"{PRESSURE:g} GPa"] if PRESSURE else [])
+    return "auto" + (f" ({', '.join(settings)})" if settings else "")
 
 
 def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
@@ -109,13 +118,14 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
         m.pop("rms_per_target")
         if m_unseen:
             m_unseen.pop("rms_per_target")
-        results[method] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
+        label = method if method != "auto" else auto_label()
+        results[label] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,
                            "fit_seconds": fit_s, "consensus": CONSENSUS,
                            "load_average_1_5_15_before": load_before,
                            "load_average_1_5_15_after": os.getloadavg(),
                            "sample_seconds_per_structure": sample_s / max(done * k, 1)}
-        print(method, results[method], flush=True)
+        print(label, results[label], flush=True)
     return {"dataset": dataset, "n_test": n_test, "k": k, "seed": seed, "results": results,
             "diffusion_sample_steps": SAMPLE_STEPS,
             "published": PUBLISHED[dataset],
@@ -180,7 +190,12 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the results file name")
     p.add_argument("--consensus", type=int, default=-1,
                    help="template: proposals in the consensus vote (-1 = model default)")
+    p.add_argument("--vote-window", type=float, default=0.0,
+                   help="auto: the template vote first within this many eV/atom")
+    p.add_argument("--pressure", type=float, default=0.0, help="auto: GPa (enthalpy ranking)")
     args = p.parse_args()
+    global VOTE_WINDOW, PRESSURE
+    VOTE_WINDOW, PRESSURE = args.vote_window, args.pressure
     global SAMPLE_STEPS
     SAMPLE_STEPS = args.sample_steps or None
     global CONSENSUS

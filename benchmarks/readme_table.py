@@ -263,6 +263,25 @@ def csp_any(r: Results) -> list[list[str]]:
     return rows
 
 
+CSP_VOTE_COLUMNS = ("data set", "targets (val half)", "pressure", "window (eV/atom)",
+                    "match (1st sample)", "table")
+
+
+def csp_vote(r: Results) -> list[list[str]]:
+    """The structure search's vote window on val halves, every window tried."""
+    rows = []
+    for name, d in r.each("csp_vote*"):
+        for dataset, res in d["sets"].items():
+            for window, match in res["match_at_one"].items():
+                w = float(window)
+                label = "always the vote" if w >= 10 else f"{w:g}"
+                if w == res["chosen"]:
+                    label += " (chosen)"
+                rows.append([dataset, str(res["n"]), f"{res.get('pressure_gpa', 0.0):g} GPa",
+                             label, pct(match), r.link(name)])
+    return rows
+
+
 def site_order(r: Results) -> list[list[str]]:
     d = r.one("perov5_site_order")
     if d is None:
@@ -639,6 +658,8 @@ SECTIONS = [
     Section("Crystal structure prediction", CSP_COLUMNS, csp),
     Section("Structures for any composition (leave-one-out on MP structures, <= 12 atoms)",
             CSP_ANY_COLUMNS, csp_any),
+    Section("Structure search on CSP sets: the template's choice first within a window (val "
+            "halves)", CSP_VOTE_COLUMNS, csp_vote),
     Section("De novo crystal generation", GENERATION_COLUMNS, de_novo_generation),
     Section("Metrics, site order, explanations, scale-out", GENERIC,
             lambda r: metrics(r) + site_order(r) + explain(r) + ray(r)),

@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 from matforge.cli import app
 from matforge.errors import MatforgeError
 from matforge.generators.crystal.library import StructureLibrary, build_library
-from matforge.generators.crystal.search import SearchOptions, StructureSearch
+from matforge.generators.crystal.search import (
+    VOTE,
+    Found,
+    SearchOptions,
+    StructureSearch,
+    distinct,
+    vote_first,
+)
 from matforge.metrics.csp import rms_dist
 
 SMALL = {"n_templates": 4, "assignments": 1, "n_random": 1, "n_diffusion": 0,
@@ -102,6 +109,48 @@ def test_search_finds_rocksalt_for_nacl_lowest_first(aflow_library: StructureLib
     assert top[0].properties["source"].startswith(("template", "random"))
     assert np.isfinite(top[0].properties["energy_per_atom"])
     assert top[0].properties["potential"].startswith("chgnet-0.3.0")
+
+
+def cesium_chloride(a: str = "Na", b: str = "Cl") -> Structure:
+    return Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.4), [a, b],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_vote_goes_first_only_within_its_window() -> None:
+    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
+    vote = Found(cesium_chloride(), -3.37, f"{VOTE} CsCl (aflow)", True)
+    twin = Found(cesium_chloride(), -3.36, "random (pyxtal)", True)  # the vote's structure
+    found = distinct([low, vote, twin])
+    assert [f.source for f in found] == [low.source, vote.source]
+    assert vote_first(found, [low, vote, twin], 0.0) == found  # off: lowest energy first
+    assert vote_first(found, [low, vote, twin], 0.02) == found  # 0.03 eV/atom above: outside
+    ahead = vote_first(found, [low, vote, twin], 0.05)
+    assert [f.source for f in ahead] == [vote.source, low.source]  # no second CsCl
+
+
+def test_search_relaxes_the_vote_whatever_its_screening_energy(
+        aflow_library: StructureLibrary) -> None:
+    plain = StructureSearch(structure_library=aflow_library, progress=False,
+                            **{**SMALL, "budget_relaxations": 1})
+    assert not any(src.startswith(VOTE) for _, src in plain.candidates("NaCl"))
+    search = StructureSearch(structure_library=aflow_library, progress=False, vote_window=10.0,
+                             **{**SMALL, "budget_relaxations": 1})
+    assert sum(src.startswith(VOTE) for _, src in search.candidates("NaCl")) == 1
+    result = search.search_chunk(["NaCl"])[0]
+    assert result.found[0].source.startswith(VOTE)
+    assert result.relaxations in (1, 2)  # the budget's one, plus the vote unless it was that one
+
+
+def test_search_under_pressure_ranks_by_enthalpy(aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, progress=False, pressure=10.0,
+                             **SMALL)
+    found = search.search_chunk(["NaCl"])[0].found
+    assert found
+    enthalpies = [f.enthalpy_per_atom for f in found]
+    assert enthalpies == sorted(enthalpies)
+    assert all(f.enthalpy_per_atom > f.energy_per_atom for f in found)  # + PV, P > 0
+    top = search.propose("NaCl")[0].properties
+    assert top["pressure_gpa"] == 10.0 and top["enthalpy_per_atom"] > top["energy_per_atom"]
 
 
 def test_store_resumes_without_relaxing_again(aflow_library: StructureLibrary, tmp_path: Path,

@@ -10,7 +10,7 @@ from matforge.errors import MatforgeError
 from matforge.oracles.cellfilter import CellState, small_expm, small_expm_frechet
 from matforge.oracles.optimizers import Bfgs, Fire, FireThenBfgs
 from matforge.oracles.potentials import get_potential
-from matforge.oracles.relax import relax_structures
+from matforge.oracles.relax import EV_PER_A3_PER_GPA, enthalpy_per_atom, relax_structures
 
 
 def _cu(a: float = 3.61) -> Structure:
@@ -36,7 +36,8 @@ def test_small_matrix_exponential_matches_scipy() -> None:
     assert not small_expm_frechet(np.eye(3), np.zeros((3, 3))).any()
 
 
-def test_generalised_forces_match_ase_frechet_filter() -> None:
+@pytest.mark.parametrize("gpa", [0.0, 10.0])
+def test_generalised_forces_match_ase_frechet_filter(gpa: float) -> None:
     from ase.filters import FrechetCellFilter
     from chgnet.model.dynamics import CHGNetCalculator
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -46,12 +47,26 @@ def test_generalised_forces_match_ase_frechet_filter() -> None:
                   coords_are_cartesian=True)
     pot = get_potential("chgnet")
     energy, forces, stress = pot.efs([s])[0]
-    ours = CellState(s, relax_cell=True).forces(forces, stress)
+    pressure = gpa * EV_PER_A3_PER_GPA
+    ours = CellState(s, relax_cell=True, pressure=pressure).forces(forces, stress)
     atoms = AseAtomsAdaptor.get_atoms(s)
     atoms.calc = CHGNetCalculator(model=pot.model)
-    theirs = FrechetCellFilter(atoms).get_forces()
+    theirs = FrechetCellFilter(atoms, scalar_pressure=pressure).get_forces()
     assert energy == pytest.approx(atoms.get_potential_energy() / len(atoms), abs=1e-4)
     assert np.allclose(ours, theirs, atol=2e-3)
+
+
+def test_pressure_shrinks_the_cell_and_adds_pv() -> None:
+    free, pressed = (relax_structures([_nacl()], fmax=0.05, steps=300, progress=False,
+                                      pressure=p)[0] for p in (0.0, 10.0))
+    assert free.converged and pressed.converged
+    assert pressed.structure.volume < 0.95 * free.structure.volume
+    assert pressed.energy_per_atom > free.energy_per_atom  # compressed: higher energy...
+    s = pressed.structure  # ...but lower enthalpy at 10 GPa
+    assert enthalpy_per_atom(pressed.energy_per_atom, s, 10.0) < \
+        enthalpy_per_atom(free.energy_per_atom, free.structure, 10.0)
+    assert enthalpy_per_atom(-3.0, s, 10.0) == pytest.approx(
+        -3.0 + 10.0 / 160.21766208 * s.volume / len(s))
 
 
 def test_relax_lowers_energy_and_isolates_failures() -> None:

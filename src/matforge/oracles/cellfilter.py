@@ -20,12 +20,13 @@ class CellState:
     forces mapped by F and the virial's derivative w.r.t. logm(F) divided by exp_cell_factor.
     """
 
-    def __init__(self, structure: Structure, relax_cell: bool) -> None:
+    def __init__(self, structure: Structure, relax_cell: bool, pressure: float = 0.0) -> None:
         self.species = structure.species
         self.site_properties = structure.site_properties
         self.orig_cell = structure.lattice.matrix.copy()
         self.n = len(structure)
         self.relax_cell = relax_cell
+        self.pressure = pressure  # eV/A^3: the cell relaxes to this hydrostatic pressure
         self.factor = float(self.n)
         self.x = np.zeros((self.n + 3, 3))
         self.x[: self.n] = structure.cart_coords  # F = I initially
@@ -52,7 +53,7 @@ class CellState:
         g[: self.n] = forces @ f
         if self.relax_cell:
             volume = abs(np.linalg.det(self.orig_cell @ f.T))
-            virial = -volume * stress
+            virial = -volume * (stress + self.pressure * np.eye(3))
             ucf = virial @ np.linalg.inv(f.T)
             log_f = self.x[self.n:] / self.factor
             # d<expm(L), U>/dL is the adjoint Frechet derivative, which is the Frechet

@@ -67,12 +67,15 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
                      optimizer: str = "fire", device: str | None = None,
                      max_atoms: int = 64, progress: bool = True,
                      workers: int | None = None, switch_fmax: float = SWITCH_FMAX,
-                     limits: StructureLimits = DEFAULT_LIMITS) -> list[RelaxResult]:
+                     limits: StructureLimits = DEFAULT_LIMITS,
+                     pressure: float = 0.0) -> list[RelaxResult]:
     """Relax every structure (batched model calls); one RelaxResult per input.
 
     `fmax` (eV/A) applies to atomic forces and to the cell's generalised forces, exactly as
     CHGNet's StructOptimizer with ASE's FrechetCellFilter; `steps` caps optimiser steps.
     `optimizer="fire+bfgs"` hands over to BFGS once forces are below `switch_fmax`.
+    `pressure` (GPa, hydrostatic) relaxes the cell to that pressure (ASE's scalar_pressure);
+    the energies reported stay energies, so add P*V for enthalpies (`enthalpy_per_atom`).
     Accepts pymatgen Structures, ase.Atoms or CIF strings; one outside `limits` fails with
     the reason. `workers` processes (default:
     the cores this process may use, on CPU) each relax small chunks with one torch thread:
@@ -86,7 +89,7 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     items = list(structures)
     options = {"fmax": fmax, "steps": steps, "model": model, "relax_cell": relax_cell,
                "optimizer": optimizer, "device": device, "max_atoms": max_atoms,
-               "switch_fmax": switch_fmax, "limits": limits}
+               "switch_fmax": switch_fmax, "limits": limits, "pressure": pressure}
     n_workers = worker_count(workers, len(items), model, device)
     started = time.perf_counter()
     if n_workers > 1:
@@ -173,7 +176,7 @@ def _init_worker() -> None:
 def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potential,
                  relax_cell: bool, optimizer: str, device: str | None, max_atoms: int,
                  progress: bool, switch_fmax: float,
-                 limits: StructureLimits) -> list[RelaxResult]:
+                 limits: StructureLimits, pressure: float) -> list[RelaxResult]:
     """All structures of `items` relaxed together in this process."""
     potential = get_potential(model, device=device)
     if isinstance(potential, ChgnetPotential):
@@ -193,7 +196,7 @@ def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potenti
         if problem:
             results[i].error = f"unphysical structure: {problem}"
             continue
-        states[i] = CellState(structure, relax_cell)
+        states[i] = CellState(structure, relax_cell, pressure * EV_PER_A3_PER_GPA)
         opts[i] = make_optimizer(optimizer, states[i].x, switch_fmax)
     active = sorted(states)
     bar = _progress(len(active), progress)
@@ -232,6 +235,14 @@ def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potenti
         step += 1
     bar.close()
     return results
+
+
+EV_PER_A3_PER_GPA = 1.0 / 160.21766208  # 1 eV/A^3 = 160.2 GPa
+
+
+def enthalpy_per_atom(energy_per_atom: float, structure: Structure, pressure: float) -> float:
+    """E/N + P*V/N in eV/atom, `pressure` in GPa."""
+    return energy_per_atom + pressure * EV_PER_A3_PER_GPA * structure.volume / len(structure)
 
 
 def relax_structure(structure: Any, **kwargs: Any) -> RelaxResult:
