@@ -46,11 +46,14 @@ def test_latent_decoding_without_a_pool(tmp_path):
                      strategy="latent", budget=25, batch_size=5, seed=0)
     spec.source.generator = "composition-vae"
     spec.strategy.options = {"vae": "composition-vae"}
+    # novelty against the embedded set: "known" grows with the data present, which changes
+    # what gets decoded and so the figures below
+    spec.constraints.novel_against = "mp-transport"
     frame = pd.read_csv(run_campaign(spec, tmp_path / "free", progress=False)["evaluations_csv"])
     assert len(frame) == 25 and frame["formula"].is_unique and (frame["status"] == "ok").all()
     with CampaignStore(tmp_path / "free" / "campaign.sqlite") as store:
         assert [s["strategy"] for s in store.steps()] == ["random"] + ["latent"] * 4
     # later steps decode from the GP's optimised latent points: more oxygen than the first
-    # random draw from the prior (measured on seeds 0-2: 0.49/0.10/0.18 -> 0.77/0.70/0.79)
+    # random draw from the prior (measured on seeds 0-2: 0.17/0.37/0.26 -> 0.83/0.74/0.69)
     by_step = frame.groupby("step")["o_frac"].mean()
     assert by_step.iloc[-2:].mean() > by_step.iloc[0] + 0.15
