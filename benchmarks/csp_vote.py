@@ -14,7 +14,7 @@ The test split is never read here. Carbon-24's cells are AIRSS minima at 10 GPa,
 relaxes and ranks at that pressure (`--pressure 10`, enthalpies).
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 40
-    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 --n 20 \
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 --n 30 \
         --pressure 10 --tag _carbon-24
 """
 
