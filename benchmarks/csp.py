@@ -36,6 +36,7 @@ SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None 
 CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
 VOTE_WINDOW = 0.0  # auto: the template vote first within this many eV/atom (csp_vote.py)
 PRESSURE = 0.0  # auto: GPa; relax and rank by enthalpy at this pressure
+KEEP_SYMMETRY = False  # auto: relax within each candidate's space group
 
 
 def _model(method: str, dataset: str, val):
@@ -55,7 +56,7 @@ def _model(method: str, dataset: str, val):
         from matforge.generators.crystal.search import StructureSearch
 
         return StructureSearch(library=(dataset,), cell="given", vote_window=VOTE_WINDOW,
-                               pressure=PRESSURE, progress=False)
+                               pressure=PRESSURE, keep_symmetry=KEEP_SYMMETRY, progress=False)
     if method == "diffusion":
         from matforge.generators.base import load_generator
 
@@ -68,7 +69,8 @@ def _model(method: str, dataset: str, val):
 
 def auto_label() -> str:
     settings = ([f"template vote within {VOTE_WINDOW:g} eV/atom"] if VOTE_WINDOW else []) + \
-        ([f"{PRESSURE:g} GPa"] if PRESSURE else [])
+        ([f"{PRESSURE:g} GPa"] if PRESSURE else []) + \
+        (["symmetry kept"] if KEEP_SYMMETRY else [])
     return "auto" + (f" ({', '.join(settings)})" if settings else "")
 
 
@@ -193,9 +195,11 @@ def main() -> None:
     p.add_argument("--vote-window", type=float, default=0.0,
                    help="auto: the template vote first within this many eV/atom")
     p.add_argument("--pressure", type=float, default=0.0, help="auto: GPa (enthalpy ranking)")
+    p.add_argument("--keep-symmetry", action="store_true",
+                   help="auto: relax within each candidate's space group")
     args = p.parse_args()
-    global VOTE_WINDOW, PRESSURE
-    VOTE_WINDOW, PRESSURE = args.vote_window, args.pressure
+    global VOTE_WINDOW, PRESSURE, KEEP_SYMMETRY
+    VOTE_WINDOW, PRESSURE, KEEP_SYMMETRY = args.vote_window, args.pressure, args.keep_symmetry
     global SAMPLE_STEPS
     SAMPLE_STEPS = args.sample_steps or None
     global CONSENSUS

@@ -120,11 +120,13 @@ def run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         preds, sources = predict(method, targets, options if method != "template" else {})
         seconds = time.perf_counter() - start
-        results[method] = {**score(targets, preds, sources),
+        label = f"{method} (symmetry kept)" if method != "template" and \
+            options.get("keep_symmetry") else method
+        results[label] = {**score(targets, preds, sources),
                            "wall_seconds_per_composition": seconds / len(targets),
                            "cpu_minutes_per_composition_at_most":
                                seconds * (os.cpu_count() or 1) / 60 / len(targets)}
-        print(method, {k: v for k, v in results[method].items() if k != "per_target"},
+        print(label, {k: v for k, v in results[label].items() if k != "per_target"},
               flush=True)
     from matforge.generators.crystal.search import SearchOptions
 

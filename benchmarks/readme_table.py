@@ -263,7 +263,7 @@ def csp_any(r: Results) -> list[list[str]]:
     return rows
 
 
-CSP_VOTE_COLUMNS = ("data set", "targets (val half)", "pressure", "window (eV/atom)",
+CSP_VOTE_COLUMNS = ("data set", "targets (val half)", "relaxation", "window (eV/atom)",
                     "match (1st sample)", "table")
 
 
@@ -277,8 +277,10 @@ def csp_vote(r: Results) -> list[list[str]]:
                 label = "always the vote" if w >= 10 else f"{w:g}"
                 if w == res["chosen"]:
                     label += " (chosen)"
-                rows.append([dataset, str(res["n"]), f"{res.get('pressure_gpa', 0.0):g} GPa",
-                             label, pct(match), r.link(name)])
+                relaxation = f"{res.get('pressure_gpa', 0.0):g} GPa" + (
+                    ", symmetry kept" if res.get("keep_symmetry") else "")
+                rows.append([dataset, str(res["n"]), relaxation, label, pct(match),
+                             r.link(name)])
     return rows
 
 

@@ -244,3 +244,15 @@ def test_ray_executor_gives_the_serial_result() -> None:
         assert [x.source for x in spread[f].found] == [x.source for x in serial[f].found]
         assert [x.energy_per_atom for x in spread[f].found] == \
             pytest.approx([x.energy_per_atom for x in serial[f].found], abs=1e-4)
+
+
+def test_fit_adds_user_structures_as_templates_and_known(aflow_library: StructureLibrary
+                                                         ) -> None:
+    search = StructureSearch(structure_library=aflow_library, **SMALL)
+    search.fit(pd.DataFrame({"cif": [rocksalt("Rb", "I", 7.3).to(fmt="cif")]}))
+    assert search.library.sources[-1] == "user"
+    assert len(search.library.templates.templates) == \
+        len(aflow_library.templates.templates) + 1
+    assert search.library.structures_of("RbI")
+    assert not aflow_library.structures_of("RbI")  # the shared library is left as it was
+    assert ("known structure" in {src for _, src in search.candidates("RbI")})

@@ -40,6 +40,21 @@ def test_relax_command_reports_bad_rows(tmp_path) -> None:
     assert "relaxed 1/2" in res.output
 
 
+def test_relax_command_keeps_symmetry(tmp_path) -> None:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"cif": [_nacl().to(fmt="cif")]}).to_csv(src, index=False)
+    app, train_app = typer.Typer(), typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app, train_app)
+    out = tmp_path / "out.csv"
+    res = CliRunner().invoke(app, ["relax", str(src), "--out", str(out), "--keep-symmetry"])
+    assert res.exit_code == 0, res.output
+    relaxed = Structure.from_str(pd.read_csv(out)["cif"][0], fmt="cif")
+    assert SpacegroupAnalyzer(relaxed).get_space_group_number() == 225
+
+
 def _user_phases(tmp_path, energies: dict[str, tuple[Structure, float]]):
     path = tmp_path / "phases.csv"
     pd.DataFrame({"cif": [s.to(fmt="cif") for s, _ in energies.values()],

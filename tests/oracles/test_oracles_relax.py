@@ -11,6 +11,7 @@ from matforge.oracles.cellfilter import CellState, small_expm, small_expm_freche
 from matforge.oracles.optimizers import Bfgs, Fire, FireThenBfgs
 from matforge.oracles.potentials import get_potential
 from matforge.oracles.relax import EV_PER_A3_PER_GPA, enthalpy_per_atom, relax_structures
+from matforge.oracles.symmetry import SymmetryConstraint
 
 
 def _cu(a: float = 3.61) -> Structure:
@@ -67,6 +68,53 @@ def test_pressure_shrinks_the_cell_and_adds_pv() -> None:
         enthalpy_per_atom(free.energy_per_atom, free.structure, 10.0)
     assert enthalpy_per_atom(-3.0, s, 10.0) == pytest.approx(
         -3.0 + 10.0 / 160.21766208 * s.volume / len(s))
+
+
+def _kcdn3() -> Structure:
+    """A Perov-5 cell (P4mm) whose unconstrained CHGNet relaxation leaves its space group."""
+    return Structure(Lattice.cubic(4.5924), ["K", "Cd", "N", "N", "N"],
+                     [[0.5048, 0.5, 0.5], [0.0002, 0, 0], [0.4999, 0, 0.5],
+                      [0.4999, 0.5, 0], [0.0047, 0.5, 0.5]])
+
+
+def _space_group(structure: Structure) -> int:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    return SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_number()
+
+
+def test_symmetrised_forces_and_stress_obey_the_group() -> None:
+    rng = np.random.default_rng(0)
+    cubic = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                      [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    wurtzite = Structure.from_spacegroup("P6_3mc", Lattice.hexagonal(3.25, 5.2), ["Zn", "O"],
+                                         [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.38]])
+    for structure, n_ops in ((cubic, 48), (wurtzite, 12)):
+        constraint = SymmetryConstraint(structure)
+        cell = structure.lattice.matrix
+        forces = constraint.forces(rng.normal(size=(len(structure), 3)), cell)
+        stress = constraint.stress(rng.normal(size=(3, 3)), cell)
+        assert constraint.n_operations == n_ops
+        assert np.allclose(constraint.forces(forces, cell), forces)  # a projection
+        assert np.allclose(constraint.stress(stress, cell), stress)
+        assert np.allclose(forces.sum(axis=0)[:2], 0.0)  # no net force in the polar plane
+        assert stress[0, 0] == pytest.approx(stress[1, 1])
+        assert np.allclose([stress[0, 1], stress[0, 2], stress[1, 2]], 0.0, atol=1e-12)
+    constraint = SymmetryConstraint(cubic)  # every site centrosymmetric, the stress isotropic
+    assert np.allclose(constraint.forces(rng.normal(size=(5, 3)), cubic.lattice.matrix), 0.0)
+    stress = constraint.stress(rng.normal(size=(3, 3)), cubic.lattice.matrix)
+    assert np.allclose(stress, np.eye(3) * np.trace(stress) / 3)
+
+
+def test_keep_symmetry_relaxes_within_the_starting_space_group() -> None:
+    start = _kcdn3()
+    free, kept = (relax_structures([start], steps=300, progress=False, keep_symmetry=k)[0]
+                  for k in (False, True))
+    assert _space_group(start) == 99
+    assert free.converged and kept.converged
+    assert _space_group(free.structure) != 99  # CHGNet's noise finds a distortion
+    assert _space_group(kept.structure) == 99
+    assert kept.energy_per_atom > free.energy_per_atom  # the distortion is lower
 
 
 def test_relax_lowers_energy_and_isolates_failures() -> None:

@@ -20,6 +20,9 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
             "fire", help="fire (StructOptimizer's), bfgs, or fire+bfgs (FIRE, then BFGS once "
             "forces are below 0.3 eV/A: fewer steps)"),
         fix_cell: bool = typer.Option(False, "--fix-cell", help="relax positions only"),
+        keep_symmetry: bool = typer.Option(
+            False, "--keep-symmetry", help="stay in each structure's starting space group "
+            "(forces and stress symmetrised, as ASE's FixSymmetry)"),
         max_atoms: int = typer.Option(64, help="atoms per batched model call"),
         workers: int | None = typer.Option(
             None, help="worker processes (default: one per available core on CPU)"),
@@ -32,7 +35,8 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
 
         frame = relax_file(input_path, out, model=model, fmax=fmax, steps=steps,
                            optimizer=optimizer, relax_cell=not fix_cell, max_atoms=max_atoms,
-                           workers=workers, phonons={} if phonons else None)
+                           workers=workers, phonons={} if phonons else None,
+                           keep_symmetry=keep_symmetry)
         n_err = int((frame["error"].fillna("") != "").sum())
         typer.echo(f"relaxed {len(frame) - n_err}/{len(frame)} structures "
                    f"({int(frame['converged'].sum())} converged, {n_err} failed) -> {out}")

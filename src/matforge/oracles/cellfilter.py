@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from matforge.oracles.symmetry import SymmetryConstraint
+
 
 class CellState:
     """One structure's generalised coordinates (ASE FrechetCellFilter convention).
@@ -20,13 +22,15 @@ class CellState:
     forces mapped by F and the virial's derivative w.r.t. logm(F) divided by exp_cell_factor.
     """
 
-    def __init__(self, structure: Structure, relax_cell: bool, pressure: float = 0.0) -> None:
+    def __init__(self, structure: Structure, relax_cell: bool, pressure: float = 0.0,
+                 symmetry: SymmetryConstraint | None = None) -> None:
         self.species = structure.species
         self.site_properties = structure.site_properties
         self.orig_cell = structure.lattice.matrix.copy()
         self.n = len(structure)
         self.relax_cell = relax_cell
         self.pressure = pressure  # eV/A^3: the cell relaxes to this hydrostatic pressure
+        self.symmetry = symmetry  # forces and stress averaged over its operations if given
         self.factor = float(self.n)
         self.x = np.zeros((self.n + 3, 3))
         self.x[: self.n] = structure.cart_coords  # F = I initially
@@ -49,6 +53,10 @@ class CellState:
 
     def forces(self, forces: np.ndarray, stress: np.ndarray) -> np.ndarray:
         f = self.deform()
+        if self.symmetry is not None:
+            cell = self.orig_cell @ f.T
+            forces = self.symmetry.forces(forces, cell)
+            stress = self.symmetry.stress(stress, cell)
         g = np.zeros_like(self.x)
         g[: self.n] = forces @ f
         if self.relax_cell:

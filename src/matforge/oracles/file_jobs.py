@@ -15,7 +15,8 @@ from matforge.data.structure_input import read_structure_rows, require_usable_si
 def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
                fmax: float = 0.1, steps: int = 500, optimizer: str = "fire",
                relax_cell: bool = True, max_atoms: int = 64, workers: int | None = None,
-               formation_energy: bool = True, phonons: dict | None = None) -> object:
+               formation_energy: bool = True, phonons: dict | None = None,
+               keep_symmetry: bool = False) -> object:
     """Relax every structure of a file and write the CSV; returns the output frame.
 
     `phonons` (options for `oracles.phonons.phonon_check`, {} for the defaults) adds
@@ -30,7 +31,8 @@ def relax_file(input_path: str | Path, out: str | Path, model: str = "chgnet",
     ok = [i for i, r in enumerate(rows) if r["_structure"] is not None]
     results = relax_structures([rows[i]["_structure"] for i in ok], fmax=fmax, steps=steps,
                                model=model, relax_cell=relax_cell, optimizer=optimizer,
-                               max_atoms=max_atoms, workers=workers)
+                               max_atoms=max_atoms, workers=workers,
+                               keep_symmetry=keep_symmetry)
     refs = None
     if formation_energy:
         from matforge.oracles.references import ElementalReferences

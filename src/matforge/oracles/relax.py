@@ -36,6 +36,7 @@ from matforge.oracles.potentials import (
     default_device,
     get_potential,
 )
+from matforge.oracles.symmetry import SymmetryConstraint
 
 __all__ = ["MODELS", "OPTIMIZERS", "SWITCH_FMAX", "RelaxResult", "relax_structure",
            "relax_structures", "worker_count"]
@@ -68,7 +69,8 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
                      max_atoms: int = 64, progress: bool = True,
                      workers: int | None = None, switch_fmax: float = SWITCH_FMAX,
                      limits: StructureLimits = DEFAULT_LIMITS,
-                     pressure: float = 0.0) -> list[RelaxResult]:
+                     pressure: float = 0.0, keep_symmetry: bool = False
+                     ) -> list[RelaxResult]:
     """Relax every structure (batched model calls); one RelaxResult per input.
 
     `fmax` (eV/A) applies to atomic forces and to the cell's generalised forces, exactly as
@@ -76,6 +78,8 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     `optimizer="fire+bfgs"` hands over to BFGS once forces are below `switch_fmax`.
     `pressure` (GPa, hydrostatic) relaxes the cell to that pressure (ASE's scalar_pressure);
     the energies reported stay energies, so add P*V for enthalpies (`enthalpy_per_atom`).
+    `keep_symmetry` relaxes each structure within the space group it starts in
+    (`oracles.symmetry`, as ASE's FixSymmetry).
     Accepts pymatgen Structures, ase.Atoms or CIF strings; one outside `limits` fails with
     the reason. `workers` processes (default:
     the cores this process may use, on CPU) each relax small chunks with one torch thread:
@@ -89,7 +93,8 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     items = list(structures)
     options = {"fmax": fmax, "steps": steps, "model": model, "relax_cell": relax_cell,
                "optimizer": optimizer, "device": device, "max_atoms": max_atoms,
-               "switch_fmax": switch_fmax, "limits": limits, "pressure": pressure}
+               "switch_fmax": switch_fmax, "limits": limits, "pressure": pressure,
+               "keep_symmetry": keep_symmetry}
     n_workers = worker_count(workers, len(items), model, device)
     started = time.perf_counter()
     if n_workers > 1:
@@ -176,7 +181,8 @@ def _init_worker() -> None:
 def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potential,
                  relax_cell: bool, optimizer: str, device: str | None, max_atoms: int,
                  progress: bool, switch_fmax: float,
-                 limits: StructureLimits, pressure: float) -> list[RelaxResult]:
+                 limits: StructureLimits, pressure: float,
+                 keep_symmetry: bool) -> list[RelaxResult]:
     """All structures of `items` relaxed together in this process."""
     potential = get_potential(model, device=device)
     if isinstance(potential, ChgnetPotential):
@@ -190,13 +196,14 @@ def _relax_batch(items: list[Any], fmax: float, steps: int, model: str | Potenti
             problem = structure_problem(structure, limits)
             if not problem:
                 potential.check(structure)
+                symmetry = SymmetryConstraint(structure) if keep_symmetry else None
         except Exception as exc:  # noqa: BLE001 - report and continue
             results[i].error = _reason(exc)
             continue
         if problem:
             results[i].error = f"unphysical structure: {problem}"
             continue
-        states[i] = CellState(structure, relax_cell, pressure * EV_PER_A3_PER_GPA)
+        states[i] = CellState(structure, relax_cell, pressure * EV_PER_A3_PER_GPA, symmetry)
         opts[i] = make_optimizer(optimizer, states[i].x, switch_fmax)
     active = sorted(states)
     bar = _progress(len(active), progress)

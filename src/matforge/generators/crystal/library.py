@@ -10,7 +10,7 @@ the CSP benchmark sets (never their test splits), and any user CIF folder, struc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -34,6 +34,29 @@ class StructureLibrary:
     def structures_of(self, formula: str) -> list[Structure]:
         return self.known.get(formula, [])
 
+    def extended(self, groups: Mapping[str, Sequence[Structure]]) -> StructureLibrary:
+        """A new library with each named group of structures added as templates and as known
+        structures of their formulas."""
+        from matforge.generators.crystal.template import TemplateCSP
+
+        templates = list(self.templates.templates)
+        known = {formula: list(found) for formula, found in self.known.items()}
+        for source, structures in groups.items():
+            templates += TemplateCSP.from_structures(structures, source=source).templates
+            for s in structures:
+                known.setdefault(s.composition.reduced_formula, []).append(s)
+        sources = self.sources + tuple(groups)
+        return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
+                                known, sources)
+
+
+def aflow_library() -> StructureLibrary:
+    """The AFLOW prototypes shipped with pymatgen, as templates only."""
+    from matforge.generators.crystal.template import TemplateCSP
+
+    return StructureLibrary(TemplateCSP.from_aflow_prototypes(consensus=1), {},
+                            ("aflow-prototypes",))
+
 
 def _split_of(name: str) -> str:
     return "val" if name in BENCHMARK_VAL_SETS else "all"
@@ -46,11 +69,8 @@ def build_library(sets: Sequence[str] = MP_SETS) -> StructureLibrary:
     misspelt folder, a set without structures) is an error naming it."""
     from matforge.data import load_dataset
     from matforge.data.registry import DATASETS
-    from matforge.generators.crystal.template import TemplateCSP
 
-    templates = list(TemplateCSP.from_aflow_prototypes().templates)
-    known: dict[str, list[Structure]] = {}
-    sources = ["aflow-prototypes"]
+    groups: dict[str, list[Structure]] = {}
     for name in sets:
         try:
             frame = load_dataset(name, split=_split_of(name))
@@ -62,13 +82,8 @@ def build_library(sets: Sequence[str] = MP_SETS) -> StructureLibrary:
         if "cif" not in frame.columns:
             raise MatforgeError(f"structure library entry {name!r} has no structures (a 'cif' "
                                 "column) to use as templates")
-        structures = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
-        templates.extend(TemplateCSP.from_structures(structures, source=name).templates)
-        for s in structures:
-            known.setdefault(s.composition.reduced_formula, []).append(s)
-        sources.append(name)
-    return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
-                            known, tuple(sources))
+        groups[name] = [Structure.from_str(c, fmt="cif") for c in frame["cif"]]
+    return aflow_library().extended(groups)
 
 
 @lru_cache(maxsize=4)

@@ -40,7 +40,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Composition, Structure
 
-from matforge.candidate import Candidate
+from matforge.candidate import Candidate, to_structure
 from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
 from matforge.generators.crystal.library import CSP_SETS, StructureLibrary, default_library
@@ -85,6 +85,9 @@ class SearchOptions(BaseModel):
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
     pressure: float = Field(0.0, ge=0)
+    # relax each candidate within the space group it starts in (oracles.symmetry), so a
+    # template keeps its type instead of sliding into a distorted minimum
+    keep_symmetry: bool = False
 
     def recipe(self) -> str:
         """What a result of these options means, for the store's keys."""
@@ -291,7 +294,7 @@ class StructureSearch(Generator):
         flat = [(f, s, src) for f, items in cands.items() for s, src in items]
         screened = relax_structures([s for _, s, _ in flat], steps=o.screen_steps,
                                     fmax=o.fmax, model=o.model, progress=False,
-                                    pressure=o.pressure)
+                                    pressure=o.pressure, keep_symmetry=o.keep_symmetry)
         keep = max(o.budget_relaxations - o.ga_relaxations, 1)
         chosen: dict[str, list[tuple[Structure, str]]] = {f: [] for f in cands}
         for f in cands:
@@ -311,7 +314,8 @@ class StructureSearch(Generator):
 
         o = self.options
         results = relax_structures([s for _, s, _ in items], fmax=o.fmax, steps=o.steps,
-                                   model=o.model, progress=False, pressure=o.pressure)
+                                   model=o.model, progress=False, pressure=o.pressure,
+                                   keep_symmetry=o.keep_symmetry)
         out = []
         for (f, _, src), r in zip(items, results):
             if r.ok and np.isfinite(r.energy_per_atom) and not structure_problem(r.structure):
@@ -349,15 +353,10 @@ class StructureSearch(Generator):
 
     def fit(self, dataset: pd.DataFrame, **options: Any) -> StructureSearch:
         """Add a structure data set (a `cif` column) to the library's templates."""
-        from matforge.generators.crystal.template import TemplateCSP
-
         if "cif" not in dataset.columns:
             raise MatforgeError("a structure search learns templates from a 'cif' column")
-        extra = TemplateCSP.from_structures(dataset["cif"].tolist(), source="user").templates
-        lib = self.library
-        self._library = StructureLibrary(
-            TemplateCSP(list(lib.templates.templates) + extra, source=lib.templates.source,
-                        consensus=1), lib.known, lib.sources + ("user",))
+        structures = [to_structure(c) for c in dataset["cif"]]
+        self._library = self.library.extended({"user": structures})
         return self
 
     def sample(self, n: int, condition: Condition | None = None,
