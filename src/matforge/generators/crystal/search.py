@@ -79,8 +79,9 @@ class SearchOptions(BaseModel):
     # eV/atom: the template method's own choice (the vote of the nearest templates) is
     # always relaxed and goes first when its energy is within this much of the lowest. 0 =
     # lowest energy first. Meant for sets whose cells are not the potential's ground states
-    # (Perov-5, Carbon-24); benchmarks/csp_vote.py tries windows on their val splits, and
-    # on Perov-5's test cells the chosen one gained nothing, so it is off by default
+    # (Perov-5, Carbon-24); benchmarks/csp_vote.py tries windows on their val splits. Off
+    # by default: on Perov-5's test cells the chosen window gained nothing alone and 4
+    # points with keep_symmetry (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
