@@ -87,8 +87,8 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
     val_formulas = {Composition(f).reduced_formula for f in val["formula"]}
     unseen = np.array([t.composition.reduced_formula not in val_formulas for t in targets])
     results = {}
-    load_before = os.getloadavg()
     for method in methods:
+        load_before = os.getloadavg()
         t0 = time.perf_counter()
         model = _model(method, dataset, val)
         fit_s = time.perf_counter() - t0
@@ -117,11 +117,12 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
         m_unseen = csp_metrics([t for t, u in zip(targets[:done], sub) if u],
                                [p for p, u in zip(preds, sub) if u], n_jobs=1, progress=False) \
             if sub.any() else None
-        m.pop("rms_per_target")
+        outcomes = per_target_outcomes(m.pop("rms_per_target"))
         if m_unseen:
             m_unseen.pop("rms_per_target")
         label = method if method != "auto" else auto_label()
         results[label] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
+                           **outcomes,
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,
                            "fit_seconds": fit_s, "consensus": CONSENSUS,
                            "load_average_1_5_15_before": load_before,
@@ -129,11 +130,44 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
                            "sample_seconds_per_structure": sample_s / max(done * k, 1)}
         print(label, results[label], flush=True)
     return {"dataset": dataset, "n_test": n_test, "k": k, "seed": seed, "results": results,
+            "unseen": [int(u) for u in unseen],
             "diffusion_sample_steps": SAMPLE_STEPS,
             "published": PUBLISHED[dataset],
             "setup": "fitted on val.csv, scored on a seeded subset of test.csv; timings on "
                      f"{os.cpu_count()} CPU cores (load averages below: above the core count "
                      "means other jobs shared them)"}
+
+
+def per_target_outcomes(rms: list[list]) -> dict[str, list[int]]:
+    """1/0 per target, in cell order: matched by the first prediction, by any of the k."""
+    return {"matched_first": [int(bool(r) and r[0] is not None) for r in rms],
+            "matched_any": [int(any(x is not None for x in r)) for r in rms]}
+
+
+def paired_comparisons(results: dict) -> list[str]:
+    """McNemar's exact test at one sample for every pair of methods scored on the same cells:
+    the cells only one of the two matched decide, since the others say nothing about which
+    method is better."""
+    from scipy.stats import binomtest
+
+    scored = {m: r["matched_first"] for m, r in results.items() if r.get("matched_first")}
+    lines = []
+    names = list(scored)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            n = min(len(scored[a]), len(scored[b]))
+            only_a = sum(x and not y for x, y in zip(scored[a][:n], scored[b][:n]))
+            only_b = sum(y and not x for x, y in zip(scored[a][:n], scored[b][:n]))
+            p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+            lines.append(f"| {a} | {b} | {n} | {only_a} | {only_b} | "
+                         f"{100 * (only_a - only_b) / n:+.1f} | {p:.3f} |")
+    if not lines:
+        return []
+    header = ("Paired at one sample, on the same cells (McNemar's exact test; the cells "
+              "both or neither matched do not count):")
+    columns = ("| method A | method B | cells | only A matched | only B matched | "
+               "A - B (points) | p (two-sided) |")
+    return ["", header, "", columns, "|---|---|---|---|---|---|---|", *lines]
 
 
 def _fmt(x, pct=False):
@@ -169,6 +203,7 @@ def markdown(payload: dict) -> str:
     for name, (mr, rmse) in payload["published"].items():
         lines.append(f"| {name} (published, full train split) | full test | - | {mr:.2f} | "
                      f"{rmse:.4f} | 1 | - | - | - |")
+    lines += paired_comparisons(payload["results"])
     lines += ["", payload["setup"] + "."]
     loads = [(m, r["load_average_1_5_15_before"], r["load_average_1_5_15_after"])
              for m, r in payload["results"].items() if r.get("load_average_1_5_15_before")]
