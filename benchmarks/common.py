@@ -75,6 +75,16 @@ def provenance_footer(payload: dict) -> str:
             f"{' (uncommitted changes)' if prov.get('git_dirty') else ''}.")
 
 
+def search_label(method: str, options: dict) -> str:
+    """A structure-search row's label with the settings that change its answers, so rows
+    with different settings never share a label."""
+    settings = ([f"template vote within {options['vote_window']:g} eV/atom"]
+                if options.get("vote_window") else []) + \
+        ([f"{options['pressure']:g} GPa"] if options.get("pressure") else []) + \
+        (["symmetry kept"] if options.get("keep_symmetry") else [])
+    return method + (f" ({', '.join(settings)})" if settings else "")
+
+
 def write_results(name: str, payload: dict, markdown: str | Callable[[dict], str],
                   load_at_start: tuple[float, float, float] | None = None) -> None:
     """Write benchmarks/results/<name>.{json,md}, so every benchmark reports the same way.

@@ -23,7 +23,7 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, write_results
+from common import RESULTS_DIR, search_label, write_results
 
 PUBLISHED = {  # (match rate %, RMSE), trained on the full published train splits
     "perov-5": {"DiffCSP": (52.02, 0.0760), "FlowMM": (53.15, 0.0992), "CDVAE": (45.31, 0.1138)},
@@ -65,13 +65,6 @@ def _model(method: str, dataset: str, val):
             model.config["sample_steps"] = SAMPLE_STEPS
         return model
     raise SystemExit(f"unknown method {method}")
-
-
-def auto_label() -> str:
-    settings = ([f"template vote within {VOTE_WINDOW:g} eV/atom"] if VOTE_WINDOW else []) + \
-        ([f"{PRESSURE:g} GPa"] if PRESSURE else []) + \
-        (["symmetry kept"] if KEEP_SYMMETRY else [])
-    return "auto" + (f" ({', '.join(settings)})" if settings else "")
 
 
 def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
@@ -120,7 +113,8 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
         outcomes = per_target_outcomes(m.pop("rms_per_target"))
         if m_unseen:
             m_unseen.pop("rms_per_target")
-        label = method if method != "auto" else auto_label()
+        label = method if method != "auto" else search_label(method, {
+            "vote_window": VOTE_WINDOW, "pressure": PRESSURE, "keep_symmetry": KEEP_SYMMETRY})
         results[label] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
                            **outcomes,
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,

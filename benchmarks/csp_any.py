@@ -32,7 +32,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance_footer, write_results
+from common import provenance_footer, search_label, write_results
 
 MAX_ATOMS = 12
 TUNE_SIZE = 40
@@ -120,8 +120,7 @@ def run(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         preds, sources = predict(method, targets, options if method != "template" else {})
         seconds = time.perf_counter() - start
-        label = f"{method} (symmetry kept)" if method != "template" and \
-            options.get("keep_symmetry") else method
+        label = method if method == "template" else search_label(method, options)
         results[label] = {**score(targets, preds, sources),
                            "wall_seconds_per_composition": seconds / len(targets),
                            "cpu_minutes_per_composition_at_most":
