@@ -85,6 +85,32 @@ def search_label(method: str, options: dict) -> str:
     return method + (f" ({', '.join(settings)})" if settings else "")
 
 
+def paired_at_one(results: dict) -> list[dict]:
+    """McNemar's exact test at one sample for every pair of methods whose per-cell outcomes
+    (`matched_first`, in cell order) cover the same cells: only the cells one method matched
+    and the other missed say which is better."""
+    scored = {m: r["matched_first"] for m, r in results.items() if r.get("matched_first")}
+    names = list(scored)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            pairs = list(zip(scored[a], scored[b]))
+            only_a = sum(x > y for x, y in pairs)
+            only_b = sum(y > x for x, y in pairs)
+            rows.append({"a": a, "b": b, "cells": len(pairs), "only_a": only_a,
+                         "only_b": only_b, "p": sign_test(only_a, only_b)})
+    return rows
+
+
+def sign_test(k1: int, k2: int) -> float:
+    """Two-sided exact p-value of k1 against k2 successes under a fair coin."""
+    n = k1 + k2
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(k1, k2) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
 def write_results(name: str, payload: dict, markdown: str | Callable[[dict], str],
                   load_at_start: tuple[float, float, float] | None = None) -> None:
     """Write benchmarks/results/<name>.{json,md}, so every benchmark reports the same way.

@@ -23,7 +23,7 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS_DIR, search_label, write_results
+from common import RESULTS_DIR, paired_at_one, search_label, write_results
 
 PUBLISHED = {  # (match rate %, RMSE), trained on the full published train splits
     "perov-5": {"DiffCSP": (52.02, 0.0760), "FlowMM": (53.15, 0.0992), "CDVAE": (45.31, 0.1138)},
@@ -139,22 +139,10 @@ def per_target_outcomes(rms: list[list]) -> dict[str, list[int]]:
 
 
 def paired_comparisons(results: dict) -> list[str]:
-    """McNemar's exact test at one sample for every pair of methods scored on the same cells:
-    the cells only one of the two matched decide, since the others say nothing about which
-    method is better."""
-    from scipy.stats import binomtest
-
-    scored = {m: r["matched_first"] for m, r in results.items() if r.get("matched_first")}
-    lines = []
-    names = list(scored)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            n = min(len(scored[a]), len(scored[b]))
-            only_a = sum(x and not y for x, y in zip(scored[a][:n], scored[b][:n]))
-            only_b = sum(y and not x for x, y in zip(scored[a][:n], scored[b][:n]))
-            p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
-            lines.append(f"| {a} | {b} | {n} | {only_a} | {only_b} | "
-                         f"{100 * (only_a - only_b) / n:+.1f} | {p:.3f} |")
+    """Markdown lines: McNemar's test for every pair of methods scored on the same cells."""
+    lines = [f"| {x['a']} | {x['b']} | {x['cells']} | {x['only_a']} | {x['only_b']} | "
+             f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f} | {x['p']:.3f} |"
+             for x in paired_at_one(results)]
     if not lines:
         return []
     header = ("Paired at one sample, on the same cells (McNemar's exact test; the cells "

@@ -25,6 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import paired_at_one
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -238,6 +241,23 @@ def csp(r: Results) -> list[list[str]]:
                          source])
         if len(rows) > start:
             rows.append([dataset, "target", "-", target, "-", "-", "-", "-"])
+    return rows
+
+
+CSP_PAIRED_COLUMNS = ("data set", "method A", "method B", "cells", "only A matched",
+                      "only B matched", "A - B (points)", "p (McNemar, two-sided)", "table")
+
+
+def csp_paired(r: Results) -> list[list[str]]:
+    """Methods run on the same test cells, compared cell by cell at one sample."""
+    rows = []
+    for dataset in CSP_TARGET:
+        for name, d in r.each(f"csp_{dataset}*"):
+            for x in paired_at_one(d["results"]):
+                rows.append([dataset, x["a"], x["b"], str(x["cells"]), str(x["only_a"]),
+                             str(x["only_b"]),
+                             f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f}",
+                             f"{x['p']:.3f}", r.link(name)])
     return rows
 
 
@@ -658,6 +678,8 @@ SECTIONS = [
             ("model", "condition", "MAE to target, unconditioned", "MAE to target, conditioned",
              "valid (both checks)", "surrogate", "table"), conditional_generation),
     Section("Crystal structure prediction", CSP_COLUMNS, csp),
+    Section("Crystal structure prediction, paired on the same cells", CSP_PAIRED_COLUMNS,
+            csp_paired),
     Section("Structures for any composition (leave-one-out on MP structures, <= 12 atoms)",
             CSP_ANY_COLUMNS, csp_any),
     Section("Structure search on CSP sets: the template's choice first within a window (val "
