@@ -293,6 +293,8 @@ class StructureSearch(Generator):
 
         o = self.options
         flat = [(f, s, src) for f, items in cands.items() for s, src in items]
+        # keep_symmetry even for single points: a candidate whose operations fail the check
+        # is dropped here, before it takes one of the budget's relaxations
         screened = relax_structures([s for _, s, _ in flat], steps=o.screen_steps,
                                     fmax=o.fmax, model=o.model, progress=False,
                                     pressure=o.pressure, keep_symmetry=o.keep_symmetry)
