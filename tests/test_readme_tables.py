@@ -50,3 +50,14 @@ def test_tables_are_well_formed(tmp_path):
             assert line.endswith("|")
     # A family whose files are absent renders nothing rather than failing.
     assert mod.render(mod.Results(tmp_path)) == f"{mod.START}\n\n{mod.END}"
+
+
+def test_paired_comparison_counts_only_the_cells_one_method_matched():
+    mod = _renderer()
+    results = {"a": {"matched_first": [1, 1, 0, 0, 1]}, "b": {"matched_first": [1, 0, 0, 1, 0]},
+               "no cells": {}}
+    (row,) = mod.paired_at_one(results)
+    assert (row["a"], row["b"], row["cells"], row["only_a"], row["only_b"]) == ("a", "b", 5, 2, 1)
+    assert row["p"] == 1.0  # 2 against 1 is what a fair coin gives half the time or more
+    (row,) = mod.paired_at_one({"a": {"matched_first": [1] * 6}, "b": {"matched_first": [0] * 6}})
+    assert row["p"] == 2 / 64  # six of six one way: both tails of a fair coin
