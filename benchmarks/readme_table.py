@@ -657,6 +657,12 @@ def relax(r: Results) -> list[list[str]]:
                          "-" if vs_ts is None else f"{vs_ts:.2f}x",
                          f"{m['converged']}/{d['n_structures']}", energies,
                          f"{m['energy_max_abs_diff']:.1e}", r.link(name)])
+        for x in d.get("disagreements", []):  # benchmarks/relax.py --resolve
+            what_ran = f"{x['id']}: matforge and torch-sim disagree; relaxed one at a time"
+            found = (f"one at a time {x['one_at_a_time']:.4f}, matforge {x['matforge']:.4f}, "
+                     f"torch-sim {x['torch_sim']:.4f} eV/atom")
+            rows.append([what, potential, what_ran, "1", "-", "-", "-", "-", found, "-",
+                         r.link(name)])
     return rows + [["target", "-", "-", "-", "-", RELAX_TARGET, "-", "-", "-", "-", "-"]] \
         if rows else []
 
