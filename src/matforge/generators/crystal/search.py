@@ -80,8 +80,9 @@ class SearchOptions(BaseModel):
     # always relaxed and goes first when its energy is within this much of the lowest. 0 =
     # lowest energy first. Meant for sets whose cells are not the potential's ground states
     # (Perov-5, Carbon-24); benchmarks/csp_vote.py tries windows on their val splits. Off
-    # by default: on Perov-5's test cells the chosen window gained nothing alone and 4
-    # points with keep_symmetry (docs/crystal_generation.md)
+    # by default: on Perov-5's test cells the chosen window gained nothing alone; with
+    # keep_symmetry it gained 4 points on 100 cells, and on 400 the two together only drew
+    # level with the template method (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
