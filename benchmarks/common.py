@@ -85,11 +85,19 @@ def search_label(method: str, options: dict) -> str:
     return method + (f" ({', '.join(settings)})" if settings else "")
 
 
+def first_outcomes(result: dict) -> list[int]:
+    """One method's outcome per cell at one sample, 1/0 in cell order (csp.py's
+    `matched_first`, csp_any.py's `per_target`); empty when the result kept none."""
+    if result.get("matched_first"):
+        return result["matched_first"]
+    return [int(t["hit_1"]) for t in result.get("per_target", [])]
+
+
 def paired_at_one(results: dict) -> list[dict]:
     """McNemar's exact test at one sample for every pair of methods whose per-cell outcomes
-    (`matched_first`, in cell order) cover the same cells: only the cells one method matched
-    and the other missed say which is better."""
-    scored = {m: r["matched_first"] for m, r in results.items() if r.get("matched_first")}
+    cover the same cells: only the cells one method matched and the other missed say which
+    is better."""
+    scored = {m: first_outcomes(r) for m, r in results.items() if first_outcomes(r)}
     names = list(scored)
     rows = []
     for i, a in enumerate(names):

@@ -116,7 +116,7 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
         label = method if method != "auto" else search_label(method, {
             "vote_window": VOTE_WINDOW, "pressure": PRESSURE, "keep_symmetry": KEEP_SYMMETRY})
         results[label] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
-                           **outcomes,
+                           **outcomes, **first_sources(preds),
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,
                            "fit_seconds": fit_s, "consensus": CONSENSUS,
                            "load_average_1_5_15_before": load_before,
@@ -136,6 +136,14 @@ def per_target_outcomes(rms: list[list]) -> dict[str, list[int]]:
     """1/0 per target, in cell order: matched by the first prediction, by any of the k."""
     return {"matched_first": [int(bool(r) and r[0] is not None) for r in rms],
             "matched_any": [int(any(x is not None for x in r)) for r in rms]}
+
+
+def first_sources(preds: list[list]) -> dict[str, list]:
+    """Where each cell's first prediction came from, for the methods that say so (the
+    structure search's `source`): which sources its hits and misses come from."""
+    sources = [p[0].properties.get("source") if p and p[0] is not None else None
+               for p in preds]
+    return {"first_source": sources} if any(sources) else {}
 
 
 def paired_comparisons(results: dict) -> list[str]:

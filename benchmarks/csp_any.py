@@ -32,7 +32,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance_footer, search_label, write_results
+from common import paired_at_one, provenance_footer, search_label, write_results
 
 MAX_ATOMS = 12
 TUNE_SIZE = 40
@@ -162,6 +162,11 @@ def markdown(p: dict) -> str:
             cells = "; ".join(f"{g}: {_pct(v['match_1'])} / {_pct(v['match_5'])} (n={v['n']})"
                               for g, v in groups.items())
             lines.append(f"- {method}, {label}: {cells}")
+    pairs = paired_at_one(p["results"])
+    if pairs:
+        lines += ["", "Paired at one sample on the same compositions (McNemar's exact test):", ""]
+        lines += [f"- {x['a']} against {x['b']}: only {x['a']} matched {x['only_a']}, only "
+                  f"{x['b']} {x['only_b']} of {x['cells']}; p = {x['p']:.3g}" for x in pairs]
     lines += ["", ("Differences from the published figures: they score MP-20's test split with "
               "models trained on its train split (CSPML: templates from all of MP); here each "
               "target's own formula is removed from a library of AFLOW prototypes, the other "

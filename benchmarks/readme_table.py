@@ -251,13 +251,16 @@ CSP_PAIRED_COLUMNS = ("data set", "method A", "method B", "cells", "only A match
 def csp_paired(r: Results) -> list[list[str]]:
     """Methods run on the same test cells, compared cell by cell at one sample."""
     rows = []
-    for dataset in CSP_TARGET:
-        for name, d in r.each(f"csp_{dataset}*"):
-            for x in paired_at_one(d["results"]):
-                rows.append([dataset, x["a"], x["b"], str(x["cells"]), str(x["only_a"]),
-                             str(x["only_b"]),
-                             f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f}",
-                             f"{x['p']:.3f}", r.link(name)])
+    files = [(dataset, name, d) for dataset in CSP_TARGET
+             for name, d in r.each(f"csp_{dataset}*")]
+    files += [(f"MP leave-one-out ({d['part']} part)", name, d)
+              for name, d in r.each("csp_any*")]
+    for dataset, name, d in files:
+        for x in paired_at_one(d["results"]):
+            rows.append([dataset, x["a"], x["b"], str(x["cells"]), str(x["only_a"]),
+                         str(x["only_b"]),
+                         f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f}",
+                         f"{x['p']:.3f}", r.link(name)])
     return rows
 
 
