@@ -83,8 +83,8 @@ def relax_structures(structures: Iterable[Any], fmax: float = 0.1, steps: int = 
     Accepts pymatgen Structures, ase.Atoms or CIF strings; one outside `limits` fails with
     the reason. `workers` processes (default:
     the cores this process may use, on CPU) each relax small chunks with one torch thread:
-    CHGNet's small graphs leave a second thread partly idle (measured on 2 cores: 8% faster
-    than one process with two threads, benchmarks/results/relax.md).
+    CHGNet's small graphs leave a second thread partly idle (measured on 2 cores: 1.5x the
+    throughput of one process with two threads, benchmarks/results/relax.md).
     """
     if optimizer not in OPTIMIZERS:
         raise MatforgeError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
