@@ -260,9 +260,10 @@ def render(report: dict) -> str:
              f"{report['split']} structures, fmax {report['fmax']} eV/A, {potential}, "
              f"{threads} torch threads)")
     note = (f"{report['cpu_count']}-core machine, load average {report['loadavg_start']:.1f} at "
-            f"start and {report['loadavg_end']:.1f} at end (above ~0.5 means other jobs shared "
-            "it: absolute times are then pessimistic; ratios from the same run are the figure "
-            f"of merit). matforge relax: {report['max_atoms']} atoms per model call at most; "
+            f"start and {report['loadavg_end']:.1f} at end (the start, above ~0.5, means other "
+            "jobs shared the machine: absolute times are then pessimistic; the end includes "
+            "this run's own processes; ratios from the same run are the figure of merit). "
+            f"matforge relax: {report['max_atoms']} atoms per model call at most; "
             f"several workers run one torch thread each, one worker runs {threads}. "
             f"The one-at-a-time baseline ({baseline}) ran with {threads} torch threads.")
     header = ("| method | structures timed | s / structure | speed-up | vs torch-sim "
