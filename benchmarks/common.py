@@ -97,7 +97,7 @@ def paired_at_one(results: dict) -> list[dict]:
     """McNemar's exact test at one sample for every pair of methods whose per-cell outcomes
     cover the same cells: only the cells one method matched and the other missed say which
     is better."""
-    scored = {m: first_outcomes(r) for m, r in results.items() if first_outcomes(r)}
+    scored = {m: hits for m, r in results.items() if (hits := first_outcomes(r))}
     names = list(scored)
     rows = []
     for i, a in enumerate(names):
@@ -106,7 +106,8 @@ def paired_at_one(results: dict) -> list[dict]:
             only_a = sum(x > y for x, y in pairs)
             only_b = sum(y > x for x, y in pairs)
             rows.append({"a": a, "b": b, "cells": len(pairs), "only_a": only_a,
-                         "only_b": only_b, "p": sign_test(only_a, only_b)})
+                         "only_b": only_b, "points": 100 * (only_a - only_b) / len(pairs),
+                         "p": sign_test(only_a, only_b)})
     return rows
 
 

@@ -149,7 +149,7 @@ def first_sources(preds: list[list]) -> dict[str, list]:
 def paired_comparisons(results: dict) -> list[str]:
     """Markdown lines: McNemar's test for every pair of methods scored on the same cells."""
     lines = [f"| {x['a']} | {x['b']} | {x['cells']} | {x['only_a']} | {x['only_b']} | "
-             f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f} | {x['p']:.3f} |"
+             f"{x['points']:+.1f} | {x['p']:.3f} |"
              for x in paired_at_one(results)]
     if not lines:
         return []

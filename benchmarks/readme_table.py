@@ -259,7 +259,7 @@ def csp_paired(r: Results) -> list[list[str]]:
         for x in paired_at_one(d["results"]):
             rows.append([dataset, x["a"], x["b"], str(x["cells"]), str(x["only_a"]),
                          str(x["only_b"]),
-                         f"{100 * (x['only_a'] - x['only_b']) / x['cells']:+.1f}",
+                         f"{x['points']:+.1f}",
                          f"{x['p']:.3f}", r.link(name)])
     return rows
 
