@@ -78,7 +78,9 @@ def provenance_footer(payload: dict) -> str:
 def search_label(method: str, options: dict) -> str:
     """A structure-search row's label with the settings that change its answers, so rows
     with different settings never share a label."""
-    settings = ([f"template vote within {options['vote_window']:g} eV/atom"]
+    from matforge.generators.crystal.search import VOTES
+
+    settings = ([f"{', else '.join(VOTES)} within {options['vote_window']:g} eV/atom"]
                 if options.get("vote_window") else []) + \
         ([f"{options['pressure']:g} GPa"] if options.get("pressure") else []) + \
         (["symmetry kept"] if options.get("keep_symmetry") else [])

@@ -34,7 +34,7 @@ PUBLISHED = {  # (match rate %, RMSE), trained on the full published train split
 
 SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None = all)
 CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
-VOTE_WINDOW = 0.0  # auto: the template vote first within this many eV/atom (csp_vote.py)
+VOTE_WINDOW = 0.0  # auto: a vote (search.VOTES) first within this many eV/atom (csp_vote.py)
 PRESSURE = 0.0  # auto: GPa; relax and rank by enthalpy at this pressure
 KEEP_SYMMETRY = False  # auto: relax within each candidate's space group
 

@@ -2,15 +2,18 @@
 
 The CSP benchmarks score one sample against the set's own structure, which is not always the
 ground state: Perov-5 holds both site orders of many compositions, Carbon-24 metastable
-allotropes. The lowest-energy structure of a search is then often not the target, while the
-template method's own choice (the vote of the nearest templates) often is. `vote_window`
-puts the vote first when its relaxed energy (enthalpy under pressure) is within the window of
-the lowest.
+allotropes. The lowest-energy structure of a search is then often not the target, while a
+generative method's own choice often is: the template method's vote (the structure most of
+the nearest templates give) or a diffusion model's (the structure most of its samples share).
+`vote_window` puts a vote first when its relaxed energy (enthalpy under pressure) is within
+the window of the lowest; this script also compares which vote to prefer.
 
 Val only: each set's val split is halved (seeded); the templates come from one half (plus the
-AFLOW prototypes, as in `benchmarks/csp.py`), the targets from the other. One search per
-target, with the vote always relaxed, gives the match at one sample for every window at once.
-The test split is never read here. Carbon-24's cells are AIRSS minima at 10 GPa, so its run
+AFLOW prototypes, as in `benchmarks/csp.py`), the targets from the other. The shipped
+diffusion models were fitted on all of val, so diffusion candidates take part only with
+`--diffusion-model DIR`, a model fitted on the template half (its CSV is written by
+`--write-half CSV`). One search per target, with every vote relaxed, gives the match at one
+sample for every window and vote at once. The test split is never read here. Carbon-24's cells are AIRSS minima at 10 GPa, so its run
 relaxes and ranks at that pressure (`--pressure 10`, enthalpies). `--keep-symmetry` relaxes
 every candidate within its starting space group (`SearchOptions.keep_symmetry`).
 
@@ -19,6 +22,12 @@ every candidate within its starting space group (`SearchOptions.keep_symmetry`).
         --pressure 10 --tag _carbon-24
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 40 \
         --keep-symmetry --tag _sym_perov-5
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 \
+        --write-half half.csv
+    matforge train crystal-diffusion --data half.csv --split all --out half-model \
+        --max-minutes 50 --prop heat_ref --seed 0
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 100 \
+        --keep-symmetry --diffusion-model half-model --tag _diffusion_perov-5
 """
 
 from __future__ import annotations
@@ -36,58 +45,88 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import provenance_footer, write_results
 
 WINDOWS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 10.0)  # eV/atom; 10 = always the vote
+TEMPLATE_RULE = "template vote"
+# which vote goes first: each rule is the votes it takes, the first one a search found
+RULES = {TEMPLATE_RULE: ("template vote",), "diffusion vote": ("diffusion vote",),
+         "diffusion vote, else template vote": ("diffusion vote", "template vote")}
+
+
+def shuffled_val(dataset: str, seed: int):
+    from matforge.data import load_dataset
+
+    return load_dataset(dataset, split="val").sample(frac=1.0, random_state=seed)
 
 
 def halves(dataset: str, n: int, seed: int) -> tuple[list[Structure], list[Structure]]:
     """(templates, targets): the val split halved at random, `n` targets from the second half."""
-    from matforge.data import load_dataset
-
-    val = load_dataset(dataset, split="val").sample(frac=1.0, random_state=seed)
-    cifs = val["cif"].tolist()
+    cifs = shuffled_val(dataset, seed)["cif"].tolist()
     half = len(cifs) // 2
     return ([Structure.from_str(c, fmt="cif") for c in cifs[:half]],
             [Structure.from_str(c, fmt="cif") for c in cifs[half:half + n]])
 
 
 def search_for(templates: list[Structure], dataset: str, pressure: float,
-               keep_symmetry: bool):
+               keep_symmetry: bool, diffusion_model: str | None):
     from matforge.generators.crystal.library import aflow_library
     from matforge.generators.crystal.search import StructureSearch
 
     library = aflow_library().extended({dataset: templates})
-    # the vote always relaxed and first: the other windows are read off its energy gap
+    diffusion = ({"diffusion_models": {dataset: str(Path(diffusion_model).resolve())}}
+                 if diffusion_model else {"n_diffusion": 0})
+    # every vote always relaxed: the windows are read off their energy gaps
     return StructureSearch(structure_library=library, cell="given", vote_window=10.0,
-                           pressure=pressure, keep_symmetry=keep_symmetry, progress=False)
+                           pressure=pressure, keep_symmetry=keep_symmetry, progress=False,
+                           **diffusion)
 
 
-def score(dataset: str, n: int, seed: int, pressure: float, keep_symmetry: bool) -> dict:
-    from matforge.generators.crystal.search import VOTE
+def target_row(search, target: Structure, seed: int) -> dict:
+    """Whether the lowest structure and each vote match the target, and each vote's gap."""
+    from matforge.generators.crystal.search import VOTES
     from matforge.metrics.csp import rms_dist
 
+    formula = target.composition.formula.replace(" ", "")
+    relaxed = search.relax_candidates({formula: search.candidates(formula, seed=seed)},
+                                      seed)[formula]
+    lowest = min(relaxed, key=lambda f: f.enthalpy_per_atom) if relaxed else None
+    row = {"formula": formula,
+           "lowest_match": lowest is not None and rms_dist(lowest.structure, target) is not None,
+           "votes": {}}
+    for kind in VOTES:
+        vote = next((x for x in relaxed if x.source.startswith(kind)), None)
+        if vote is not None:
+            row["votes"][kind] = {
+                "match": rms_dist(vote.structure, target) is not None,
+                "gap": vote.enthalpy_per_atom - lowest.enthalpy_per_atom}
+    return row
+
+
+def match_by_window(rows: list[dict], kinds: tuple[str, ...]) -> dict[str, float]:
+    """Match at one for every window, when the first of `kinds` a search has goes first."""
+    out = {}
+    for w in WINDOWS:
+        hits = []
+        for r in rows:
+            vote = next((r["votes"][k] for k in kinds if k in r["votes"]), None)
+            inside = vote is not None and vote["gap"] <= w + 1e-12
+            hits.append(vote["match"] if inside else r["lowest_match"])
+        out[str(w)] = sum(hits) / max(len(rows), 1)
+    return out
+
+
+def score(dataset: str, n: int, seed: int, pressure: float, keep_symmetry: bool,
+          diffusion_model: str | None) -> dict:
     templates, targets = halves(dataset, n, seed)
-    search = search_for(templates, dataset, pressure, keep_symmetry)
+    search = search_for(templates, dataset, pressure, keep_symmetry, diffusion_model)
     rows = []
     start = time.perf_counter()
     for i, target in enumerate(targets):
-        formula = target.composition.formula.replace(" ", "")
-        found = search.search_chunk([formula], seed=seed + i)[0].found
-        vote = found[0] if found and found[0].source.startswith(VOTE) else None
-        lowest = min(found, key=lambda f: f.enthalpy_per_atom) if found else None
-        rows.append({
-            "formula": formula,
-            "vote_match": vote is not None and rms_dist(vote.structure, target) is not None,
-            "lowest_match": lowest is not None
-            and rms_dist(lowest.structure, target) is not None,
-            "gap": None if vote is None else vote.enthalpy_per_atom - lowest.enthalpy_per_atom})
+        rows.append(target_row(search, target, seed + i))
         print(i, rows[-1], flush=True)
-    per_window = {}
-    for w in WINDOWS:
-        hits = [(r["vote_match"] if r["gap"] is not None and r["gap"] <= w + 1e-12
-                 else r["lowest_match"]) for r in rows]
-        per_window[str(w)] = sum(hits) / max(len(rows), 1)
+    by_vote = {rule: match_by_window(rows, kinds) for rule, kinds in RULES.items()
+               if any(k in r["votes"] for r in rows for k in kinds)}
     return {"n": len(rows), "templates": len(templates), "pressure_gpa": pressure,
-            "keep_symmetry": keep_symmetry,
-            "match_at_one": per_window,
+            "keep_symmetry": keep_symmetry, "diffusion_model": diffusion_model,
+            "match_at_one": by_vote.pop(TEMPLATE_RULE), "match_at_one_by_vote": by_vote,
             "seconds_per_target": (time.perf_counter() - start) / max(len(rows), 1),
             "rows": rows}
 
@@ -97,26 +136,50 @@ def symmetry_note(payload: dict) -> str:
     return ", each within its starting space group" if kept else ""
 
 
+def rates(res: dict) -> dict[str, dict[str, float]]:
+    """Match at one per vote rule and window (older results hold the template vote only)."""
+    return {TEMPLATE_RULE: res["match_at_one"], **res.get("match_at_one_by_vote", {})}
+
+
+def choose(res: dict) -> tuple[str, float]:
+    """The highest match; on a tie the smaller window, then the template vote."""
+    return max(((rule, w) for rule, by_w in rates(res).items() for w in WINDOWS),
+               key=lambda rw: (round(rates(res)[rw[0]][str(rw[1])], 9), -rw[1],
+                               rw[0] == TEMPLATE_RULE))
+
+
 def markdown(payload: dict) -> str:
-    sets = list(payload["sets"])
-    pressures = {s.get("pressure_gpa", 0.0) for s in payload["sets"].values()}
+    sets = payload["sets"]
+    pressures = {s.get("pressure_gpa", 0.0) for s in sets.values()}
+    columns = [(d, rule) for d, res in sets.items() for rule in rates(res)]
     lines = [("## `vote_window` on val halves (templates from one half, targets from the "
               f"other; cells relaxed at {', '.join(f'{p:g}' for p in pressures)} GPa"
               f"{symmetry_note(payload)})"),
              "", "| window (eV/atom) | " + " | ".join(
-                 f"{d} match % at 1 (n={payload['sets'][d]['n']})" for d in sets) + " |",
-             "|---|" + "---|" * len(sets)]
+                 f"{d}, {rule}: match % at 1 (n={sets[d]['n']})" for d, rule in columns) + " |",
+             "|---|" + "---|" * len(columns)]
     for w in WINDOWS:
-        rates = [payload["sets"][d]["match_at_one"][str(w)] for d in sets]
         label = "always the vote" if w >= 10 else f"{w:g}"
-        lines.append(f"| {label} | " + " | ".join(f"{100 * r:.1f}" for r in rates) + " |")
-    lines += ["", "Chosen (the highest match, the smaller window on a tie): " + ", ".join(
-                  f"{d} {payload['sets'][d]['chosen']:g} eV/atom" for d in sets)
-              + ". 0 is the plain lowest-energy ranking.",
+        lines.append(f"| {label} | " + " | ".join(
+            f"{100 * rates(sets[d])[rule][str(w)]:.1f}" for d, rule in columns) + " |")
+    lines += ["", "Chosen (the highest match; on a tie the smaller window, then the template "
+                  "vote): " + ", ".join(
+                  f"{d} {res.get('chosen_vote', TEMPLATE_RULE)} within {res['chosen']:g} eV/atom"
+                  for d, res in sets.items()) + ". 0 is the plain lowest-energy ranking.",
+              "Diffusion candidates: " + ", ".join(
+                  f"{d} {res['diffusion_model'] or 'none'}" for d, res in sets.items()
+                  if "diffusion_model" in res) + ".",
               "Seconds per target: " + ", ".join(
-                  f"{d} {payload['sets'][d]['seconds_per_target']:.1f}" for d in sets) + ".",
+                  f"{d} {res['seconds_per_target']:.1f}" for d, res in sets.items()) + ".",
               "", provenance_footer(payload)]
     return "\n".join(lines)
+
+
+def write_half(dataset: str, seed: int, path: str) -> None:
+    """The template half of the val split, for fitting a diffusion model on it."""
+    val = shuffled_val(dataset, seed)
+    val.iloc[:len(val) // 2].to_csv(path, index=False)
+    print(f"{path}: {len(val) // 2} of {len(val)} {dataset} val cells")
 
 
 def main() -> None:
@@ -130,15 +193,22 @@ def main() -> None:
                    help="GPa: relax and rank by enthalpy at this pressure")
     p.add_argument("--keep-symmetry", action="store_true",
                    help="relax within each candidate's space group")
+    p.add_argument("--diffusion-model", default=None,
+                   help="a diffusion model fitted on the template half (one set only)")
+    p.add_argument("--write-half", default=None, metavar="CSV",
+                   help="write the template half of the (one) set's val split and stop")
     args = p.parse_args()
+    if args.write_half:
+        write_half(args.sets, args.seed, args.write_half)
+        return
     import torch
 
     torch.set_num_threads(int(os.environ.get("MATFORGE_TORCH_THREADS", "2")))
     load = os.getloadavg()
-    sets = {d: score(d, args.n, args.seed, args.pressure, args.keep_symmetry)
-            for d in args.sets.split(",")}
-    for s in sets.values():  # the highest match; the smaller window on a tie
-        s["chosen"] = max(WINDOWS, key=lambda w: (round(s["match_at_one"][str(w)], 9), -w))
+    sets = {d: score(d, args.n, args.seed, args.pressure, args.keep_symmetry,
+                     args.diffusion_model) for d in args.sets.split(",")}
+    for s in sets.values():
+        s["chosen_vote"], s["chosen"] = choose(s)
     write_results(f"csp_vote{args.tag}", {"sets": sets, "seed": args.seed}, markdown, load)
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import paired_at_one
+from csp_vote import TEMPLATE_RULE
+from csp_vote import rates as vote_rates
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -286,8 +288,8 @@ def csp_any(r: Results) -> list[list[str]]:
     return rows
 
 
-CSP_VOTE_COLUMNS = ("data set", "targets (val half)", "relaxation", "window (eV/atom)",
-                    "match (1st sample)", "table")
+CSP_VOTE_COLUMNS = ("data set", "targets (val half)", "relaxation", "vote first",
+                    "window (eV/atom)", "match (1st sample)", "table")
 
 
 def csp_vote(r: Results) -> list[list[str]]:
@@ -295,15 +297,17 @@ def csp_vote(r: Results) -> list[list[str]]:
     rows = []
     for name, d in r.each("csp_vote*"):
         for dataset, res in d["sets"].items():
-            for window, match in res["match_at_one"].items():
-                w = float(window)
-                label = "always the vote" if w >= 10 else f"{w:g}"
-                if w == res["chosen"]:
-                    label += " (chosen)"
-                relaxation = f"{res.get('pressure_gpa', 0.0):g} GPa" + (
-                    ", symmetry kept" if res.get("keep_symmetry") else "")
-                rows.append([dataset, str(res["n"]), relaxation, label, pct(match),
-                             r.link(name)])
+            relaxation = f"{res.get('pressure_gpa', 0.0):g} GPa" + (
+                ", symmetry kept" if res.get("keep_symmetry") else "")
+            chosen = (res.get("chosen_vote", TEMPLATE_RULE), res["chosen"])
+            for rule, by_window in vote_rates(res).items():
+                for window, match in by_window.items():
+                    w = float(window)
+                    label = "always the vote" if w >= 10 else f"{w:g}"
+                    if (rule, w) == chosen:
+                        label += " (chosen)"
+                    rows.append([dataset, str(res["n"]), relaxation, rule, label, pct(match),
+                                 r.link(name)])
     return rows
 
 

@@ -61,3 +61,18 @@ def test_paired_comparison_counts_only_the_cells_one_method_matched():
     assert row["p"] == 1.0  # 2 against 1 is what a fair coin gives half the time or more
     (row,) = mod.paired_at_one({"a": {"matched_first": [1] * 6}, "b": {"matched_first": [0] * 6}})
     assert row["p"] == 2 / 64  # six of six one way: both tails of a fair coin
+
+
+def test_vote_rules_take_the_first_vote_a_search_has_within_the_window():
+    _renderer()  # puts benchmarks/ on the path
+    vote = sys.modules.get("csp_vote") or __import__("csp_vote")
+    rows = [{"lowest_match": False, "votes": {"template vote": {"match": True, "gap": 0.03},
+                                              "diffusion vote": {"match": False, "gap": 0.0}}},
+            {"lowest_match": True, "votes": {"template vote": {"match": False, "gap": 0.2}}}]
+    template = vote.match_by_window(rows, ("template vote",))
+    assert (template["0.0"], template["0.02"], template["0.05"], template["0.5"]) == (
+        0.5, 0.5, 1.0, 0.5)
+    either = vote.match_by_window(rows, ("diffusion vote", "template vote"))
+    assert (either["0.0"], either["0.05"], either["0.5"]) == (0.5, 0.5, 0.0)
+    res = {"match_at_one": template, "match_at_one_by_vote": {"either": either}}
+    assert vote.choose(res) == ("template vote", 0.05)

@@ -14,14 +14,19 @@ from matforge.cli import app
 from matforge.errors import MatforgeError
 from matforge.generators.crystal.library import StructureLibrary, build_library
 from matforge.generators.crystal.search import (
-    VOTE,
+    DIFFUSION_VOTE,
+    TEMPLATE_VOTE,
     Found,
     SearchOptions,
     StructureSearch,
+    diffusion_candidates,
     distinct,
+    modal_index,
+    perovskite_family,
     vote_first,
 )
 from matforge.metrics.csp import rms_dist
+from matforge.model_dir import resolve_model_dir
 
 SMALL = {"n_templates": 4, "assignments": 1, "n_random": 1, "n_diffusion": 0,
          "budget_relaxations": 3, "steps": 150}
@@ -118,7 +123,7 @@ def cesium_chloride(a: str = "Na", b: str = "Cl") -> Structure:
 
 def test_vote_goes_first_only_within_its_window() -> None:
     low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
-    vote = Found(cesium_chloride(), -3.37, f"{VOTE} CsCl (aflow)", True)
+    vote = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
     twin = Found(cesium_chloride(), -3.36, "random (pyxtal)", True)  # the vote's structure
     found = distinct([low, vote, twin])
     assert [f.source for f in found] == [low.source, vote.source]
@@ -128,16 +133,53 @@ def test_vote_goes_first_only_within_its_window() -> None:
     assert [f.source for f in ahead] == [vote.source, low.source]  # no second CsCl
 
 
+def test_the_diffusion_vote_goes_before_the_template_vote() -> None:
+    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
+    template = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
+    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
+                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
+    diffusion = Found(zinc_blende, -3.39, f"{DIFFUSION_VOTE} (perov-5)", True)
+    relaxed = [low, template, diffusion]
+    first = vote_first(distinct(relaxed), relaxed, 0.05)
+    assert [f.source for f in first] == [diffusion.source, low.source, template.source]
+    # outside the window the diffusion vote does not hand over to the template vote
+    assert vote_first(distinct(relaxed), relaxed, 0.005)[0] is low
+
+
+def test_modal_index_is_the_structure_most_samples_share() -> None:
+    salt, salt_again, cscl = rocksalt(), rocksalt(lattice=5.7), cesium_chloride()
+    assert modal_index([cscl, salt, salt_again]) == 1
+    assert modal_index([cscl, rocksalt("K", "Br")]) == 0  # no agreement: the first sample
+
+
+def test_the_perovskite_family_is_every_kind_of_perov5_cell() -> None:
+    for formula in ("SrTiO3", "Sr2Ti2O6", "LaTiO2N", "LaSnNOF", "Zn2O3", "Ba2SO2"):
+        assert perovskite_family(Composition(formula)), formula
+    for formula in ("KCaBr3", "PdF4", "Li2PdO2", "NaCl", "SrTiO2"):
+        assert not perovskite_family(Composition(formula)), formula
+
+
+def test_diffusion_candidates_mark_one_vote_and_take_a_given_model() -> None:
+    shipped = str(resolve_model_dir("perov-5"))
+    for models in (None, {"perov-5": shipped}):
+        cands = diffusion_candidates("Sr1Ti1O3", 4, seed=0, models=models)
+        sources = [src for _, src in cands]
+        assert len(sources) == 4
+        assert sources.count(f"{DIFFUSION_VOTE} (perov-5)") == 1
+        assert sources.count("diffusion (perov-5)") == 3
+    assert diffusion_candidates("NaCl", 4, seed=0) == []  # fits no family
+
+
 def test_search_relaxes_the_vote_whatever_its_screening_energy(
         aflow_library: StructureLibrary) -> None:
     plain = StructureSearch(structure_library=aflow_library, progress=False,
                             **{**SMALL, "budget_relaxations": 1})
-    assert not any(src.startswith(VOTE) for _, src in plain.candidates("NaCl"))
+    assert not any(src.startswith(TEMPLATE_VOTE) for _, src in plain.candidates("NaCl"))
     search = StructureSearch(structure_library=aflow_library, progress=False, vote_window=10.0,
                              **{**SMALL, "budget_relaxations": 1})
-    assert sum(src.startswith(VOTE) for _, src in search.candidates("NaCl")) == 1
+    assert sum(src.startswith(TEMPLATE_VOTE) for _, src in search.candidates("NaCl")) == 1
     result = search.search_chunk(["NaCl"])[0]
-    assert result.found[0].source.startswith(VOTE)
+    assert result.found[0].source.startswith(TEMPLATE_VOTE)
     assert result.relaxations in (1, 2)  # the budget's one, plus the vote unless it was that one
 
 

@@ -11,14 +11,16 @@ lowest-energy distinct structures returned with where each came from.
      Wyckoff sites) with the composition's anonymized formula, at any multiple of the
      formula unit, nearest template chemistry first, each in its closest site assignments;
    - symmetric random structures (pyxtal) over 1-4 formula units;
-   - the shipped diffusion models where a composition fits them (ABX3, carbon).
+   - the shipped diffusion models where a composition fits them (ABX3 with X3 any three of
+     O, N, F, S; carbon).
 2. Screening: one single-point energy per candidate (or a few optimiser steps); the lowest
    are relaxed fully, in batches across compositions (`oracles.relax`).
 3. Evolution: children of the lowest relaxed structures (strain, swaps, cut-and-splice,
    `evolution`) spend what is left of the relaxation budget.
 4. The relaxed structures, duplicates removed (StructureMatcher), lowest energy first
-   (enthalpy under a `pressure`); with a `vote_window`, the template method's own choice
-   goes first when it is that close to the lowest.
+   (enthalpy under a `pressure`); with a `vote_window`, a generative method's own choice
+   goes first when it is that close to the lowest: the structure most of a fitting
+   diffusion model's samples agree on, else the template method's vote.
 
 A `SearchStore` keeps each finished composition, so an interrupted run resumes; `executor=
 "ray"` spreads chunks of compositions over a Ray cluster.
@@ -45,8 +47,12 @@ from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
 from matforge.generators.crystal.library import CSP_SETS, StructureLibrary, default_library
 
-SEARCH_VERSION = "search-v1"  # bump when the procedure changes what a result is
-VOTE = "template vote"  # the source of the template method's own choice
+SEARCH_VERSION = "search-v2"  # bump when the procedure changes what a result is
+TEMPLATE_VOTE = "template vote"  # the source of the template method's own choice
+DIFFUSION_VOTE = "diffusion vote"  # the structure most of a diffusion model's samples share
+# with a vote_window, the first of these found goes first; the order was chosen on Perov-5's
+# val halves (benchmarks/csp_vote.py)
+VOTES = (DIFFUSION_VOTE, TEMPLATE_VOTE)
 
 
 class SearchOptions(BaseModel):
@@ -66,6 +72,9 @@ class SearchOptions(BaseModel):
     random_only_without_templates: bool = False
     random_max_atoms: int = Field(16, ge=1)
     n_diffusion: int = Field(4, ge=0)  # diffusion samples where a shipped model fits
+    # family ("perov-5", "carbon-24") -> model directory used in its place, e.g. a model
+    # fitted on half of val for choosing settings on the other half
+    diffusion_models: dict[str, str] = Field(default_factory=dict)
     screen_steps: int = Field(0, ge=0)  # optimiser steps before screening (0 = single point)
     budget_relaxations: int = Field(12, ge=1)  # full relaxations per composition
     ga_relaxations: int = Field(0, ge=0)  # of those, spent on children of the best
@@ -196,7 +205,7 @@ class StructureSearch(Generator):
         if not (o.random_only_without_templates and out):
             sizes = [comp.num_atoms] if o.cell == "given" else None
             out += random_candidates(reduced, o.n_random, o.random_max_atoms, seed, sizes)
-        out += diffusion_candidates(target, o.n_diffusion, seed)
+        out += diffusion_candidates(target, o.n_diffusion, seed, o.diffusion_models)
         return [(s, src) for s, src in out if len(s) <= o.max_atoms]
 
     def _vote(self, target: Composition, exclude: set[str], seed: int
@@ -209,7 +218,7 @@ class StructureSearch(Generator):
         if not templates.has_template(target):
             return []
         s = templates.propose(target, k=1, seed=seed, consensus=CONSENSUS, exclude=exclude)
-        return [(x, (f"{VOTE} {x.properties['template_formula']} "
+        return [(x, (f"{TEMPLATE_VOTE} {x.properties['template_formula']} "
                      f"({x.properties['template_source']})")) for x in s]
 
     def key(self, formula: str | Composition) -> str:
@@ -268,23 +277,31 @@ class StructureSearch(Generator):
     def search_chunk(self, formulas: list[str], leave_out_own: bool = False, seed: int = 0
                      ) -> list[SearchResult]:
         """Search these compositions together (no store): screen, relax, evolve, dedupe."""
-        o = self.options
         start = time.perf_counter()
         cands = {f: self.candidates(f, leave_out_own, seed) for f in formulas}
-        chosen = self._screen(cands)
-        relaxed = self._relax([(f, s, src) for f, items in chosen.items() for s, src in items])
-        if o.ga_relaxations and time.perf_counter() - start < 60 * o.max_minutes * len(formulas):
-            relaxed += self._evolve(relaxed, seed)
+        relaxed = self.relax_candidates(cands, seed)
         seconds = (time.perf_counter() - start) / max(len(formulas), 1)
         out = []
         for f in formulas:
-            mine = [found for g, found in relaxed if g == f]
-            res = SearchResult(f, vote_first(distinct(mine), mine, o.vote_window),
+            mine = relaxed[f]
+            res = SearchResult(f, vote_first(distinct(mine), mine, self.options.vote_window),
                                len(cands[f]), len(mine), seconds)
             if not res.found:
-                res.reason = _why_none(f, cands[f], o.max_atoms)
+                res.reason = _why_none(f, cands[f], self.options.max_atoms)
             out.append(res)
         return out
+
+    def relax_candidates(self, cands: dict[str, list[tuple[Structure, str]]], seed: int = 0
+                         ) -> dict[str, list[Found]]:
+        """Every relaxed structure of each formula, duplicates kept and unranked: the
+        screened candidates relaxed together, then children of the best within the time."""
+        o = self.options
+        start = time.perf_counter()
+        chosen = self._screen(cands)
+        relaxed = self._relax([(f, s, src) for f, items in chosen.items() for s, src in items])
+        if o.ga_relaxations and time.perf_counter() - start < 60 * o.max_minutes * len(cands):
+            relaxed += self._evolve(relaxed, seed)
+        return {f: [found for g, found in relaxed if g == f] for f in cands}
 
     def _screen(self, cands: dict[str, list[tuple[Structure, str]]]
                 ) -> dict[str, list[tuple[Structure, str]]]:
@@ -308,7 +325,8 @@ class StructureSearch(Generator):
                       if g == f and r.ok and np.isfinite(r.energy_per_atom)]
             scored.sort(key=lambda x: x[0])
             chosen[f] = [(s, src) for _, s, src in scored[:keep]]
-            chosen[f] += [(s, src) for _, s, src in scored[keep:] if src.startswith(VOTE)]
+            if o.vote_window > 0:  # the votes are relaxed whatever their screening energy
+                chosen[f] += [(s, src) for _, s, src in scored[keep:] if is_vote(src)]
         return chosen
 
     def _relax(self, items: list[tuple[str, Structure, str]]) -> list[tuple[str, Found]]:
@@ -431,31 +449,62 @@ def random_candidates(formula: str, n: int, max_atoms: int, seed: int,
     return out
 
 
-DIFFUSION_FITS = {"perov-5": lambda c: c.anonymized_formula == "ABC3",
+PEROVSKITE_ANIONS = frozenset({"O", "N", "F", "S"})
+
+
+def perovskite_family(comp: Composition) -> bool:
+    """Perov-5's family: five atoms per formula unit, three of them O, N, F or S (SrTiO3,
+    LaTiO2N, Zn2O3), not only ABC3 (72% of Perov-5's cells have mixed anions or A = B)."""
+    unit = comp.reduced_composition
+    anions = sum(n for el, n in unit.items() if el.symbol in PEROVSKITE_ANIONS)
+    return unit.num_atoms == 5 and anions == 3
+
+
+DIFFUSION_FITS = {"perov-5": perovskite_family,
                   "carbon-24": lambda c: {e.symbol for e in c.elements} == {"C"}}
 
 
-@lru_cache(maxsize=len(DIFFUSION_FITS))
-def _diffusion_model(name: str) -> Any:
+@lru_cache(maxsize=4)
+def _diffusion_model(name_or_dir: str) -> Any:
     from matforge.generators.base import load_generator
 
-    return load_generator(name)
+    return load_generator(name_or_dir)
 
 
-def diffusion_candidates(formula: str | Composition, n: int, seed: int
-                         ) -> list[tuple[Structure, str]]:
-    """`n` samples of each shipped diffusion model whose training set the composition fits."""
+def diffusion_candidates(formula: str | Composition, n: int, seed: int,
+                         models: dict[str, str] | None = None) -> list[tuple[Structure, str]]:
+    """`n` samples of each diffusion model whose family the composition fits (the shipped
+    model, or `models[family]`); the one most of the samples agree on is the model's vote."""
     comp = Composition(formula)
     out = []
     for name, fits in DIFFUSION_FITS.items():
         if n <= 0 or not fits(comp):
             continue
         try:
-            structures = _diffusion_model(name).propose(comp, k=n, seed=seed)
+            structures = _diffusion_model((models or {}).get(name, name)).propose(
+                comp, k=n, seed=seed)
         except MatforgeError:  # an element outside the model's training set
             continue
-        out += [(s, f"diffusion ({name})") for s in structures]
+        mode = modal_index(structures)
+        out += [(s, f"{DIFFUSION_VOTE if i == mode else 'diffusion'} ({name})")
+                for i, s in enumerate(structures)]
     return out
+
+
+def modal_index(structures: list[Structure]) -> int:
+    """The structure that matches the most of the others (StructureMatcher's defaults); the
+    earliest on a tie, so with no agreement it is the first sample."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    matcher = StructureMatcher()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agree = [sum(_same(matcher, a, b) for b in structures) for a in structures]
+    return int(np.argmax(agree))
+
+
+def is_vote(source: str) -> bool:
+    return source.startswith(VOTES)
 
 
 def distinct(found: list[Found]) -> list[Found]:
@@ -474,11 +523,12 @@ def distinct(found: list[Found]) -> list[Found]:
 
 
 def vote_first(found: list[Found], relaxed: list[Found], window: float) -> list[Found]:
-    """`found` (distinct, lowest enthalpy first) with the template vote's relaxed structure
-    moved to the front when its enthalpy is within `window` eV/atom of the lowest."""
+    """`found` (distinct, lowest enthalpy first) with the first vote's relaxed structure (in
+    `VOTES` order) moved to the front when its enthalpy is within `window` eV/atom of the
+    lowest."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    votes = [x for x in relaxed if x.source.startswith(VOTE)]
+    votes = [x for kind in VOTES for x in relaxed if x.source.startswith(kind)]
     if not (window > 0 and votes and found):
         return found
     vote = votes[0]
