@@ -159,6 +159,15 @@ def test_the_perovskite_family_is_every_kind_of_perov5_cell() -> None:
         assert not perovskite_family(Composition(formula)), formula
 
 
+def test_a_diffusion_model_is_given_per_family_from_the_command_line() -> None:
+    from matforge.commands.crystal import search_settings
+
+    settings = search_settings(["diffusion_models={perov-5: models/half}"])
+    assert SearchOptions(**settings).diffusion_models == {"perov-5": "models/half"}
+    with pytest.raises(ValueError, match="unknown family perov5; use perov-5, carbon-24"):
+        SearchOptions(diffusion_models={"perov5": "models/half"})
+
+
 def test_diffusion_candidates_mark_one_vote_and_take_a_given_model() -> None:
     shipped = str(resolve_model_dir("perov-5"))
     for models in (None, {"perov-5": shipped}):

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pymatgen.core import Composition, Structure
 
 from matforge.candidate import Candidate, to_structure
@@ -85,13 +85,12 @@ class SearchOptions(BaseModel):
     # benchmarks pose it; "any": 1-4 formula units and any template multiple
     cell: Literal["any", "given"] = "any"
     max_minutes: float = Field(5.0, gt=0)  # per composition: no evolution past it
-    # eV/atom: the template method's own choice (the vote of the nearest templates) is
-    # always relaxed and goes first when its energy is within this much of the lowest. 0 =
-    # lowest energy first. Meant for sets whose cells are not the potential's ground states
-    # (Perov-5, Carbon-24); benchmarks/csp_vote.py tries windows on their val splits. Off
-    # by default: on Perov-5's test cells the chosen window gained nothing alone; with
-    # keep_symmetry it gained 4 points on 100 cells, and on 400 the two together only drew
-    # level with the template method (docs/crystal_generation.md)
+    # eV/atom: a generative method's own choice (VOTES: a fitting diffusion model's, else the
+    # template method's) is always relaxed and goes first when its energy is within this
+    # much of the lowest. 0 = lowest energy first. Meant for sets whose cells are not the
+    # potential's ground states (Perov-5, Carbon-24); benchmarks/csp_vote.py chooses it on
+    # their val halves (Perov-5: 0.5 with keep_symmetry). Off by default: the default search
+    # serves MP compositions, where it was never tried (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
@@ -99,6 +98,15 @@ class SearchOptions(BaseModel):
     # relax each candidate within the space group it starts in (oracles.symmetry), so a
     # template keeps its type instead of sliding into a distorted minimum
     keep_symmetry: bool = False
+
+    @field_validator("diffusion_models")
+    @classmethod
+    def _known_families(cls, models: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(models) - set(DIFFUSION_FITS))
+        if unknown:
+            raise ValueError(f"diffusion_models: unknown famil{'ies' if len(unknown) > 1 else 'y'} "
+                             f"{', '.join(unknown)}; use {', '.join(DIFFUSION_FITS)}")
+        return models
 
     def recipe(self) -> str:
         """What a result of these options means, for the store's keys."""
@@ -454,7 +462,7 @@ PEROVSKITE_ANIONS = frozenset({"O", "N", "F", "S"})
 
 def perovskite_family(comp: Composition) -> bool:
     """Perov-5's family: five atoms per formula unit, three of them O, N, F or S (SrTiO3,
-    LaTiO2N, Zn2O3), not only ABC3 (72% of Perov-5's cells have mixed anions or A = B)."""
+    LaTiO2N, Zn2O3), not only ABC3 (72% of Perov-5's val cells have mixed anions or A = B)."""
     unit = comp.reduced_composition
     anions = sum(n for el, n in unit.items() if el.symbol in PEROVSKITE_ANIONS)
     return unit.num_atoms == 5 and anions == 3
