@@ -13,9 +13,10 @@ AFLOW prototypes, as in `benchmarks/csp.py`), the targets from the other. The sh
 diffusion models were fitted on all of val, so diffusion candidates take part only with
 `--diffusion-model DIR`, a model fitted on the template half (its CSV is written by
 `--write-half CSV`). One search per target, with every vote relaxed, gives the match at one
-sample for every window and vote at once. The test split is never read here. Carbon-24's cells are AIRSS minima at 10 GPa, so its run
-relaxes and ranks at that pressure (`--pressure 10`, enthalpies). `--keep-symmetry` relaxes
-every candidate within its starting space group (`SearchOptions.keep_symmetry`).
+sample for every window and vote at once. The test split is never read here. Carbon-24's
+cells are AIRSS minima at 10 GPa, so its run relaxes and ranks at that pressure (`--pressure
+10`, enthalpies). `--keep-symmetry` relaxes every candidate within its starting space group
+(`SearchOptions.keep_symmetry`).
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 40
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 --n 30 \
@@ -25,7 +26,7 @@ every candidate within its starting space group (`SearchOptions.keep_symmetry`).
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 \
         --write-half half.csv
     matforge train crystal-diffusion --data half.csv --split all --out half-model \
-        --max-minutes 50 --prop heat_ref --seed 0
+        --max-minutes 50 --prop heat_ref --threads 2 --seed 0
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 100 \
         --keep-symmetry --diffusion-model half-model --tag _diffusion_perov-5
 """
@@ -143,8 +144,9 @@ def rates(res: dict) -> dict[str, dict[str, float]]:
 
 def choose(res: dict) -> tuple[str, float]:
     """The highest match; on a tie the smaller window, then the template vote."""
-    return max(((rule, w) for rule, by_w in rates(res).items() for w in WINDOWS),
-               key=lambda rw: (round(rates(res)[rw[0]][str(rw[1])], 9), -rw[1],
+    by_rule = rates(res)
+    return max(((rule, w) for rule in by_rule for w in WINDOWS),
+               key=lambda rw: (round(by_rule[rw[0]][str(rw[1])], 9), -rw[1],
                                rw[0] == TEMPLATE_RULE))
 
 
