@@ -80,10 +80,12 @@ def search_label(method: str, options: dict) -> str:
     with different settings never share a label."""
     from matforge.generators.crystal.search import VOTES
 
-    settings = ([f"{', else '.join(VOTES)} within {options['vote_window']:g} eV/atom"]
+    proposed = " as proposed" if options.get("vote_as_proposed") else ""
+    settings = ([f"{', else '.join(VOTES)}{proposed} within {options['vote_window']:g} eV/atom"]
                 if options.get("vote_window") else []) + \
         ([f"{options['pressure']:g} GPa"] if options.get("pressure") else []) + \
-        (["symmetry kept"] if options.get("keep_symmetry") else [])
+        (["symmetry kept"] if options.get("keep_symmetry") else []) + \
+        (["no diffusion"] if options.get("n_diffusion") == 0 else [])
     return method + (f" ({', '.join(settings)})" if settings else "")
 
 

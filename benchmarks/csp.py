@@ -34,9 +34,9 @@ PUBLISHED = {  # (match rate %, RMSE), trained on the full published train split
 
 SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None = all)
 CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
-VOTE_WINDOW = 0.0  # auto: a vote (search.VOTES) first within this many eV/atom (csp_vote.py)
-PRESSURE = 0.0  # auto: GPa; relax and rank by enthalpy at this pressure
-KEEP_SYMMETRY = False  # auto: relax within each candidate's space group
+# auto: SearchOptions set from the command line (vote_window, vote_as_proposed, pressure,
+# keep_symmetry, n_diffusion), as chosen on val by csp_vote.py
+AUTO_OPTIONS: dict = {}
 
 
 def _model(method: str, dataset: str, val):
@@ -55,8 +55,8 @@ def _model(method: str, dataset: str, val):
         # cells of the target's atom count, as the CSP task gives them
         from matforge.generators.crystal.search import StructureSearch
 
-        return StructureSearch(library=(dataset,), cell="given", vote_window=VOTE_WINDOW,
-                               pressure=PRESSURE, keep_symmetry=KEEP_SYMMETRY, progress=False)
+        return StructureSearch(library=(dataset,), cell="given", progress=False,
+                               **AUTO_OPTIONS)
     if method == "diffusion":
         from matforge.generators.base import load_generator
 
@@ -113,8 +113,7 @@ def run(dataset: str, methods: list[str], n_test: int, k: int, seed: int,
         outcomes = per_target_outcomes(m.pop("rms_per_target"))
         if m_unseen:
             m_unseen.pop("rms_per_target")
-        label = method if method != "auto" else search_label(method, {
-            "vote_window": VOTE_WINDOW, "pressure": PRESSURE, "keep_symmetry": KEEP_SYMMETRY})
+        label = method if method != "auto" else search_label(method, AUTO_OPTIONS)
         results[label] = {"all": m, "unseen_compositions": m_unseen, "n_done": done,
                            **outcomes, **first_sources(preds),
                            "n_test": n_test, "k": k, "diffusion_sample_steps": SAMPLE_STEPS,
@@ -218,13 +217,19 @@ def main() -> None:
     p.add_argument("--consensus", type=int, default=-1,
                    help="template: proposals in the consensus vote (-1 = model default)")
     p.add_argument("--vote-window", type=float, default=0.0,
-                   help="auto: the template vote first within this many eV/atom")
+                   help="auto: a vote (search.VOTES) first within this many eV/atom")
+    p.add_argument("--vote-as-proposed", action="store_true",
+                   help="auto: the vote as its method proposed it, not relaxed")
     p.add_argument("--pressure", type=float, default=0.0, help="auto: GPa (enthalpy ranking)")
     p.add_argument("--keep-symmetry", action="store_true",
                    help="auto: relax within each candidate's space group")
+    p.add_argument("--n-diffusion", type=int, default=None,
+                   help="auto: diffusion samples where a model fits (default: the search's)")
     args = p.parse_args()
-    global VOTE_WINDOW, PRESSURE, KEEP_SYMMETRY
-    VOTE_WINDOW, PRESSURE, KEEP_SYMMETRY = args.vote_window, args.pressure, args.keep_symmetry
+    AUTO_OPTIONS.update(vote_window=args.vote_window, vote_as_proposed=args.vote_as_proposed,
+                        pressure=args.pressure, keep_symmetry=args.keep_symmetry)
+    if args.n_diffusion is not None:
+        AUTO_OPTIONS["n_diffusion"] = args.n_diffusion
     global SAMPLE_STEPS
     SAMPLE_STEPS = args.sample_steps or None
     global CONSENSUS

@@ -6,7 +6,8 @@ allotropes. The lowest-energy structure of a search is then often not the target
 generative method's own choice often is: the template method's vote (the structure most of
 the nearest templates give) or a diffusion model's (the structure most of its samples share).
 `vote_window` puts a vote first when its relaxed energy (enthalpy under pressure) is within
-the window of the lowest; this script also compares which vote to prefer.
+the window of the lowest; this script also compares which vote to prefer, and whether to give
+it relaxed or as its method proposed it (`vote_as_proposed`: the rules ending "as proposed").
 
 Val only: each set's val split is halved (seeded); the templates come from one half (plus the
 AFLOW prototypes, as in `benchmarks/csp.py`), the targets from the other. The shipped
@@ -46,10 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import provenance_footer, write_results
 
 WINDOWS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 10.0)  # eV/atom; 10 = always the vote
+# search.TEMPLATE_VOTE and search.DIFFUSION_VOTE, spelt out so that readme_table.py, which
+# imports this module, does not import matforge
 TEMPLATE_RULE = "template vote"
 # which vote goes first: each rule is the votes it takes, the first one a search found
 RULES = {TEMPLATE_RULE: ("template vote",), "diffusion vote": ("diffusion vote",),
          "diffusion vote, else template vote": ("diffusion vote", "template vote")}
+AS_PROPOSED = ", as proposed"  # a rule's vote given unrelaxed
 
 
 def shuffled_val(dataset: str, seed: int):
@@ -81,8 +85,9 @@ def search_for(templates: list[Structure], dataset: str, pressure: float,
 
 
 def target_row(search, target: Structure, seed: int) -> dict:
-    """Whether the lowest structure and each vote match the target, and each vote's gap."""
-    from matforge.generators.crystal.search import VOTES
+    """Whether the lowest structure and each vote (relaxed and as proposed) match the target,
+    and each vote's gap."""
+    from matforge.generators.crystal.search import VOTES, first_vote
     from matforge.metrics.csp import rms_dist
 
     formula = target.composition.formula.replace(" ", "")
@@ -93,23 +98,27 @@ def target_row(search, target: Structure, seed: int) -> dict:
            "lowest_match": lowest is not None and rms_dist(lowest.structure, target) is not None,
            "votes": {}}
     for kind in VOTES:
-        vote = next((x for x in relaxed if x.source.startswith(kind)), None)
+        vote = first_vote(relaxed, (kind,))
         if vote is not None:
             row["votes"][kind] = {
                 "match": rms_dist(vote.structure, target) is not None,
+                "match_as_proposed": rms_dist(vote.start.structure, target) is not None,
                 "gap": vote.enthalpy_per_atom - lowest.enthalpy_per_atom}
     return row
 
 
-def match_by_window(rows: list[dict], kinds: tuple[str, ...]) -> dict[str, float]:
-    """Match at one for every window, when the first of `kinds` a search has goes first."""
+def match_by_window(rows: list[dict], kinds: tuple[str, ...], as_proposed: bool = False
+                    ) -> dict[str, float]:
+    """Match at one for every window, when the first of `kinds` a search has goes first
+    (relaxed, or `as_proposed`)."""
+    key = "match_as_proposed" if as_proposed else "match"
     out = {}
     for w in WINDOWS:
         hits = []
         for r in rows:
             vote = next((r["votes"][k] for k in kinds if k in r["votes"]), None)
             inside = vote is not None and vote["gap"] <= w + 1e-12
-            hits.append(vote["match"] if inside else r["lowest_match"])
+            hits.append(vote[key] if inside else r["lowest_match"])
         out[str(w)] = sum(hits) / max(len(rows), 1)
     return out
 
@@ -123,7 +132,8 @@ def score(dataset: str, n: int, seed: int, pressure: float, keep_symmetry: bool,
     for i, target in enumerate(targets):
         rows.append(target_row(search, target, seed + i))
         print(i, rows[-1], flush=True)
-    by_vote = {rule: match_by_window(rows, kinds) for rule, kinds in RULES.items()
+    by_vote = {rule + (AS_PROPOSED if proposed else ""): match_by_window(rows, kinds, proposed)
+               for rule, kinds in RULES.items() for proposed in (False, True)
                if any(k in r["votes"] for r in rows for k in kinds)}
     return {"n": len(rows), "templates": len(templates), "pressure_gpa": pressure,
             "keep_symmetry": keep_symmetry, "diffusion_model": diffusion_model,
@@ -143,11 +153,12 @@ def rates(res: dict) -> dict[str, dict[str, float]]:
 
 
 def choose(res: dict) -> tuple[str, float]:
-    """The highest match; on a tie the smaller window, then the template vote."""
+    """The highest match; on a tie the smaller window, then the template vote, then the
+    vote relaxed."""
     by_rule = rates(res)
     return max(((rule, w) for rule in by_rule for w in WINDOWS),
                key=lambda rw: (round(by_rule[rw[0]][str(rw[1])], 9), -rw[1],
-                               rw[0] == TEMPLATE_RULE))
+                               rw[0] == TEMPLATE_RULE, not rw[0].endswith(AS_PROPOSED)))
 
 
 def markdown(payload: dict) -> str:

@@ -76,3 +76,12 @@ def test_vote_rules_take_the_first_vote_a_search_has_within_the_window():
     assert (either["0.0"], either["0.05"], either["0.5"]) == (0.5, 0.5, 0.0)
     res = {"match_at_one": template, "match_at_one_by_vote": {"either": either}}
     assert vote.choose(res) == ("template vote", 0.05)
+    rows[0]["votes"]["template vote"]["match_as_proposed"] = False
+    rows[1]["votes"]["template vote"]["match_as_proposed"] = True
+    proposed = vote.match_by_window(rows, ("template vote",), as_proposed=True)
+    # unrelaxed, the first cell's vote misses; the second's hits once inside the window
+    assert (proposed["0.0"], proposed["0.05"], proposed["0.5"]) == (0.5, 0.5, 0.5)
+    assert (template["0.05"], template["0.5"]) == (1.0, 0.5)
+    tie = {"match_at_one": template, "match_at_one_by_vote": {
+        "template vote, as proposed": template}}
+    assert vote.choose(tie) == ("template vote", 0.05)  # on a tie the relaxed vote

@@ -133,6 +133,36 @@ def test_vote_goes_first_only_within_its_window() -> None:
     assert [f.source for f in ahead] == [vote.source, low.source]  # no second CsCl
 
 
+def test_a_vote_as_proposed_goes_first_unrelaxed_and_is_stored_with_its_start() -> None:
+    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
+    proposed = Found(cesium_chloride(), -3.10, f"{TEMPLATE_VOTE} CsCl (aflow), as proposed",
+                     False)
+    vote = Found(rocksalt(lattice=5.5), -3.39, f"{TEMPLATE_VOTE} CsCl (aflow)", True,
+                 start=proposed)  # a CsCl start that relaxed into rock salt
+    relaxed = [low, vote]
+    assert vote_first(distinct(relaxed), relaxed, 0.05)[0] is vote
+    first = vote_first(distinct(relaxed), relaxed, 0.05, as_proposed=True)
+    assert [f.source for f in first] == [proposed.source, low.source]
+    # the window still reads the relaxed vote: 0.01 eV/atom above the lowest, not 0.30
+    assert vote_first(distinct(relaxed), relaxed, 0.005, as_proposed=True)[0] is low
+    again = Found.from_dict(vote.to_dict())
+    assert again.start.source == proposed.source and again.start.energy_per_atom == -3.10
+    assert Found.from_dict(low.to_dict()).start is None
+
+
+def test_a_search_keeps_each_vote_start_with_its_single_point_energy(
+        aflow_library: StructureLibrary) -> None:
+    search = StructureSearch(structure_library=aflow_library, progress=False, vote_window=0.5,
+                             vote_as_proposed=True, **SMALL)
+    relaxed = search.relax_candidates({"NaCl": search.candidates("NaCl")})["NaCl"]
+    votes = [f for f in relaxed if f.source.startswith(TEMPLATE_VOTE)]
+    assert len(votes) == 1 and all(f.start is None for f in relaxed if f not in votes)
+    start = votes[0].start
+    assert start.source.endswith(", as proposed") and start.steps == 0
+    assert np.isfinite(start.energy_per_atom)
+    assert start.energy_per_atom >= votes[0].energy_per_atom - 1e-6  # relaxing lowers it
+
+
 def test_the_diffusion_vote_goes_before_the_template_vote() -> None:
     low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
     template = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)

@@ -20,7 +20,8 @@ lowest-energy distinct structures returned with where each came from.
 4. The relaxed structures, duplicates removed (StructureMatcher), lowest energy first
    (enthalpy under a `pressure`); with a `vote_window`, a generative method's own choice
    goes first when it is that close to the lowest: the structure most of a fitting
-   diffusion model's samples agree on, else the template method's vote.
+   diffusion model's samples agree on, else the template method's vote (with
+   `vote_as_proposed`, as its method proposed it, unrelaxed).
 
 A `SearchStore` keeps each finished composition, so an interrupted run resumes; `executor=
 "ray"` spreads chunks of compositions over a Ray cluster.
@@ -92,6 +93,10 @@ class SearchOptions(BaseModel):
     # their val halves (Perov-5: 0.5 with keep_symmetry). Off by default: the default search
     # serves MP compositions, where it was never tried (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
+    # the vote goes first as its method proposed it, not relaxed (its relaxed enthalpy still
+    # decides the window): the sets' cells are DFT minima, which the potential's relaxation
+    # moves away from (chosen on the val halves, benchmarks/csp_vote.py)
+    vote_as_proposed: bool = False
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
     pressure: float = Field(0.0, ge=0)
@@ -126,21 +131,25 @@ class Found:
     converged: bool
     steps: int = 0  # optimiser steps of its relaxation
     enthalpy_per_atom: float = np.nan  # E + PV at the search's pressure; the energy at 0
+    # a vote's starting point as its method proposed it, with its single-point energy
+    start: Found | None = None
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.enthalpy_per_atom):
             self.enthalpy_per_atom = self.energy_per_atom
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cif": self.structure.to(fmt="cif"), "energy_per_atom": self.energy_per_atom,
-                "source": self.source, "converged": self.converged, "steps": self.steps,
-                "enthalpy_per_atom": self.enthalpy_per_atom}
+        d = {"cif": self.structure.to(fmt="cif"), "energy_per_atom": self.energy_per_atom,
+             "source": self.source, "converged": self.converged, "steps": self.steps,
+             "enthalpy_per_atom": self.enthalpy_per_atom}
+        return d | ({"start": self.start.to_dict()} if self.start else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Found:
         return cls(Structure.from_str(d["cif"], fmt="cif"), float(d["energy_per_atom"]),
                    d["source"], bool(d["converged"]), int(d["steps"]),
-                   float(d.get("enthalpy_per_atom", np.nan)))
+                   float(d.get("enthalpy_per_atom", np.nan)),
+                   cls.from_dict(d["start"]) if d.get("start") else None)
 
 
 @dataclass
@@ -292,8 +301,9 @@ class StructureSearch(Generator):
         out = []
         for f in formulas:
             mine = relaxed[f]
-            res = SearchResult(f, vote_first(distinct(mine), mine, self.options.vote_window),
-                               len(cands[f]), len(mine), seconds)
+            ranked = vote_first(distinct(mine), mine, self.options.vote_window,
+                                self.options.vote_as_proposed)
+            res = SearchResult(f, ranked, len(cands[f]), len(mine), seconds)
             if not res.found:
                 res.reason = _why_none(f, cands[f], self.options.max_atoms)
             out.append(res)
@@ -347,11 +357,16 @@ class StructureSearch(Generator):
                                    model=o.model, progress=False, pressure=o.pressure,
                                    keep_symmetry=o.keep_symmetry)
         out = []
-        for (f, _, src), r in zip(items, results):
+        for (f, start, src), r in zip(items, results):
             if r.ok and np.isfinite(r.energy_per_atom) and not structure_problem(r.structure):
                 h = enthalpy_per_atom(float(r.energy_per_atom), r.structure, o.pressure)
-                out.append((f, Found(r.structure, float(r.energy_per_atom), src, r.converged,
-                                     r.steps, h)))
+                found = Found(r.structure, float(r.energy_per_atom), src, r.converged,
+                              r.steps, h)
+                if is_vote(src):
+                    e0 = float(r.initial_energy_per_atom)
+                    found.start = Found(start, e0, f"{src}, as proposed", False, 0,
+                                        enthalpy_per_atom(e0, start, o.pressure))
+                out.append((f, found))
         return out
 
     def _evolve(self, relaxed: list[tuple[str, Found]], seed: int) -> list[tuple[str, Found]]:
@@ -530,18 +545,25 @@ def distinct(found: list[Found]) -> list[Found]:
     return kept
 
 
-def vote_first(found: list[Found], relaxed: list[Found], window: float) -> list[Found]:
-    """`found` (distinct, lowest enthalpy first) with the first vote's relaxed structure (in
-    `VOTES` order) moved to the front when its enthalpy is within `window` eV/atom of the
-    lowest."""
+def first_vote(relaxed: list[Found], kinds: Sequence[str] = VOTES) -> Found | None:
+    """The relaxed vote of the first of `kinds` that the search has, or None."""
+    return next((x for kind in kinds for x in relaxed if x.source.startswith(kind)), None)
+
+
+def vote_first(found: list[Found], relaxed: list[Found], window: float,
+               as_proposed: bool = False) -> list[Found]:
+    """`found` (distinct, lowest enthalpy first) with the first vote (in `VOTES` order) moved
+    to the front when its relaxed enthalpy is within `window` eV/atom of the lowest: its
+    relaxed structure, or with `as_proposed` its starting point."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    votes = [x for kind in VOTES for x in relaxed if x.source.startswith(kind)]
-    if not (window > 0 and votes and found):
+    vote = first_vote(relaxed)
+    if not (window > 0 and vote and found):
         return found
-    vote = votes[0]
     if vote.enthalpy_per_atom > found[0].enthalpy_per_atom + window:
         return found
+    if as_proposed and vote.start is not None:
+        vote = vote.start
     matcher = StructureMatcher()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
