@@ -78,10 +78,11 @@ def provenance_footer(payload: dict) -> str:
 def search_label(method: str, options: dict) -> str:
     """A structure-search row's label with the settings that change its answers, so rows
     with different settings never share a label."""
-    from matforge.generators.crystal.search import VOTES
+    from matforge.generators.crystal.search import TEMPLATE_VOTE, VOTES
 
+    votes = VOTES if options.get("n_diffusion") != 0 else (TEMPLATE_VOTE,)
     proposed = " as proposed" if options.get("vote_as_proposed") else ""
-    settings = ([f"{', else '.join(VOTES)}{proposed} within {options['vote_window']:g} eV/atom"]
+    settings = ([f"{', else '.join(votes)}{proposed} within {options['vote_window']:g} eV/atom"]
                 if options.get("vote_window") else []) + \
         ([f"{options['pressure']:g} GPa"] if options.get("pressure") else []) + \
         (["symmetry kept"] if options.get("keep_symmetry") else []) + \

@@ -85,3 +85,16 @@ def test_vote_rules_take_the_first_vote_a_search_has_within_the_window():
     tie = {"match_at_one": template, "match_at_one_by_vote": {
         "template vote, as proposed": template}}
     assert vote.choose(tie) == ("template vote", 0.05)  # on a tie the relaxed vote
+
+
+def test_a_search_label_names_every_setting_that_changes_its_answers():
+    _renderer()  # puts benchmarks/ on the path
+    common = sys.modules.get("common") or __import__("common")
+    assert common.search_label("auto", {}) == "auto"
+    assert common.search_label("auto", {"vote_window": 0.5, "vote_as_proposed": True,
+                                        "keep_symmetry": True}) == (
+        "auto (diffusion vote, else template vote as proposed within 0.5 eV/atom, "
+        "symmetry kept)")
+    assert common.search_label("auto", {"vote_window": 0.2, "pressure": 10,
+                                        "n_diffusion": 0}) == (
+        "auto (template vote within 0.2 eV/atom, 10 GPa, no diffusion)")
