@@ -134,7 +134,7 @@ def score(dataset: str, n: int, seed: int, pressure: float, keep_symmetry: bool,
         print(i, rows[-1], flush=True)
     by_vote = {rule + (AS_PROPOSED if proposed else ""): match_by_window(rows, kinds, proposed)
                for rule, kinds in RULES.items() for proposed in (False, True)
-               if any(k in r["votes"] for r in rows for k in kinds)}
+               if any(kinds[0] in r["votes"] for r in rows)}
     return {"n": len(rows), "templates": len(templates), "pressure_gpa": pressure,
             "keep_symmetry": keep_symmetry, "diffusion_model": diffusion_model,
             "match_at_one": by_vote.pop(TEMPLATE_RULE), "match_at_one_by_vote": by_vote,

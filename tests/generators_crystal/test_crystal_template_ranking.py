@@ -79,8 +79,25 @@ def test_popularity_survives_save_and_load(fixture_data, tmp_path: Path) -> None
     frame = pd.DataFrame({"cif": [s.to(fmt="cif") for s in six[:12]]})
     csp = TemplateCSP().fit(frame, popularity_sample=12)
     loaded = TemplateCSP.load(csp.save(tmp_path / "tpl"))
-    assert [t.popularity for t in loaded.templates] == [t.popularity for t in csp.templates]
+    assert [t.popularity for t in loaded.templates] == csp.popularities().tolist()
     assert any(t.popularity > 0 for t in loaded.templates)
+
+
+def test_popularity_is_matched_lazily_with_the_draws_of_all_at_once(fixture_data) -> None:
+    from matforge.generators.crystal.library import aflow_library
+
+    six = _six_atom_cells(fixture_data.load("carbon-24", split="val"))[:12]
+    csp = TemplateCSP.from_structures(six)
+    csp.use_popularity(sample=12)
+    assert not csp._popularity.any()  # nothing matched before a query reaches carbon
+    csp.propose("C6", k=1)
+    assert csp._popularity.any()
+    assert csp.popularities().tolist() == polymorph_popularity(six, sample=12).tolist()
+    # a structure library's template vote weighs polymorphs the same way; its substitutions
+    # keep the chemical ranking alone
+    library = aflow_library().extended({"carbon": six})
+    assert library.voter.popularities().any()
+    assert not library.templates.popularities().any()
 
 
 class _FixedCompositions:

@@ -31,8 +31,23 @@ class StructureLibrary:
     known: dict[str, list[Structure]] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
 
+    _voter: object = field(default=None, repr=False)
+
     def structures_of(self, formula: str) -> list[Structure]:
         return self.known.get(formula, [])
+
+    @property
+    def voter(self) -> object:
+        """The template method itself over the same templates (its consensus vote and
+        polymorph popularity, as `TemplateCSP.fit` sets them), for the search's template
+        vote; the substitutions keep the plain chemical ranking. Built on first use."""
+        from matforge.generators.crystal.template import CONSENSUS, TemplateCSP
+
+        if self._voter is None:
+            self._voter = TemplateCSP(self.templates.templates, source=self.templates.source,
+                                      consensus=CONSENSUS)
+            self._voter.use_popularity()
+        return self._voter
 
     def extended(self, groups: Mapping[str, Sequence[Structure]]) -> StructureLibrary:
         """A new library with each named group of structures added as templates and as known

@@ -228,13 +228,12 @@ class StructureSearch(Generator):
     def _vote(self, target: Composition, exclude: set[str], seed: int
               ) -> list[tuple[Structure, str]]:
         """The template method's first proposal: the structure most of the nearest
-        templates reproduce (`TemplateCSP.propose`'s consensus vote)."""
-        from matforge.generators.crystal.template import CONSENSUS
-
-        templates = self.library.templates
-        if not templates.has_template(target):
+        templates reproduce (`TemplateCSP.propose`'s consensus vote), polymorphs weighed by
+        their popularity in the library."""
+        voter = self.library.voter
+        if not voter.has_template(target):
             return []
-        s = templates.propose(target, k=1, seed=seed, consensus=CONSENSUS, exclude=exclude)
+        s = voter.propose(target, k=1, seed=seed, exclude=exclude)
         return [(x, (f"{TEMPLATE_VOTE} {x.properties['template_formula']} "
                      f"({x.properties['template_source']})")) for x in s]
 

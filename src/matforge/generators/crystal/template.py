@@ -182,6 +182,7 @@ class TemplateCSP(Generator):
             self._groups[signature(t.structure.composition)].append(i)
         self._fit_volumes()
         self._popularity = np.array([t.popularity for t in templates], dtype=float)
+        self._pending_popularity: dict[tuple[int, ...], list[np.ndarray]] = {}
         self._template_formula = [t.structure.composition.reduced_formula for t in templates]
         feats = element_features()
         self._group_arrays = {}
@@ -296,6 +297,7 @@ class TemplateCSP(Generator):
         """The templates of anonymized formula `sig`, nearest first: by the chemical distance
         of their best site assignment (`costs`), a penalty for a cell size that does not fit
         `n_target` atoms, and a bonus for popular prototypes."""
+        self._match_popularity(sig)
         idx, _, natoms = self._group_arrays[sig]
         mismatch = np.where(natoms == n_target, 0.0,
                             np.where(n_target % natoms == 0, 0.3, 1.0))
@@ -386,15 +388,32 @@ class TemplateCSP(Generator):
             raise DataError("template CSP needs a structure data set (a 'cif' column)")
         new = TemplateCSP.from_structures(dataset["cif"].tolist(),
                                           source=str(options.get("source", "dataset")))
-        sample = int(options.get("popularity_sample", 40))
-        if sample > 1:
-            pop = polymorph_popularity([t.structure for t in new.templates], sample,
-                                       seed=int(options.get("seed", 0)))
-            for t, p in zip(new.templates, pop):
-                t.popularity = float(p)
         self.source = new.source
         self._set_templates(new.templates)
+        sample = int(options.get("popularity_sample", 40))
+        if sample > 1:
+            self.use_popularity(sample, seed=int(options.get("seed", 0)))
         return self
+
+    def use_popularity(self, sample: int = 40, seed: int = 0) -> None:
+        """Give every template its `polymorph_popularity`, matched lazily: a group's drawn
+        structures are compared the first time a query reaches its anonymized formula (all
+        of Carbon-24 val at once takes ~35 s), with the same draws as all at once."""
+        self._pending_popularity = defaultdict(list)
+        for drawn in popularity_draws([t.structure for t in self.templates], sample, seed):
+            sig = signature(self.templates[drawn[0]].structure.composition)
+            self._pending_popularity[sig].append(drawn)
+
+    def _match_popularity(self, sig: tuple[int, ...]) -> None:
+        for drawn in self._pending_popularity.pop(sig, []):
+            self._popularity[drawn] = drawn_popularity(
+                [self.templates[i].structure for i in drawn])
+
+    def popularities(self) -> np.ndarray:
+        """Every template's popularity (matching every group not yet matched)."""
+        for sig in list(self._pending_popularity):
+            self._match_popularity(sig)
+        return self._popularity.copy()
 
     def sample(self, n: int, condition: Condition | None = None,
                seed: int | None = None) -> list[Candidate]:
@@ -429,8 +448,8 @@ class TemplateCSP(Generator):
 
     def save(self, path: str | Path) -> Path:
         path = write_config(path, self.kind, source=self.source, n_templates=len(self.templates))
-        data = [{"cif": t.structure.to(fmt="cif"), "source": t.source,
-                 "popularity": t.popularity} for t in self.templates]
+        data = [{"cif": t.structure.to(fmt="cif"), "source": t.source, "popularity": float(p)}
+                for t, p in zip(self.templates, self.popularities())]
         with gzip.open(path / TEMPLATES_FILE, "wt") as fh:
             json.dump(data, fh)
         return path
@@ -461,18 +480,27 @@ def polymorph_popularity(structures: Sequence[Structure], sample: int = 40,
     Composition alone cannot choose between polymorphs; the type the reference set keeps
     returning to is the best single guess (on Carbon-24 val halves it tripled the 1-sample
     match rate over a random polymorph)."""
+    pop = np.zeros(len(structures))
+    for drawn in popularity_draws(structures, sample, seed):
+        pop[drawn] = drawn_popularity([structures[i] for i in drawn])
+    return pop
+
+
+def popularity_draws(structures: Sequence[Structure], sample: int = 40, seed: int = 0
+                     ) -> list[np.ndarray]:
+    """Per group of at least 3 structures with the same reduced formula and atom count, up to
+    `sample` of its indices drawn at random (seeded)."""
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for i, s in enumerate(structures):
         groups[(s.composition.reduced_formula, len(s))].append(i)
     rng = np.random.default_rng(seed)
-    pop = np.zeros(len(structures))
-    for idx in groups.values():
-        if len(idx) < 3:
-            continue
-        drawn = rng.permutation(idx)[:sample]
-        rms = pairwise_rms([structures[i] for i in drawn])
-        pop[drawn] = ((~np.isnan(rms)).sum(axis=1) - 1) / (len(drawn) - 1)
-    return pop
+    return [rng.permutation(idx)[:sample] for idx in groups.values() if len(idx) >= 3]
+
+
+def drawn_popularity(drawn: Sequence[Structure]) -> np.ndarray:
+    """Per structure, the share of the others it matches."""
+    rms = pairwise_rms(drawn)
+    return ((~np.isnan(rms)).sum(axis=1) - 1) / (len(drawn) - 1)
 
 
 def pairwise_rms(structures: Sequence[Structure]) -> np.ndarray:
