@@ -24,11 +24,15 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import provenance, provenance_footer
 
 warnings.filterwarnings("ignore")
 
@@ -166,7 +170,8 @@ def main() -> int:
 
     structures, ids = perturbed_structures(args.n, args.seed, split=args.split)
     get_potential(args.model)  # load once, outside the timings
-    load_start = os.getloadavg()[0]
+    load_at_start = os.getloadavg()
+    load_start = load_at_start[0]
     rows = {}
     for run in [r for r in args.runs.split(",") if r]:
         spec, _, workers = run.partition(":")
@@ -221,6 +226,7 @@ def main() -> int:
                                "converged": int(sum(torch_sim["converged"])),
                                **_compared(torch_sim, len(structures), ref_e, per_base)}
     report["split"] = args.split
+    report["provenance"] = provenance(load_at_start)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=1))
     md = render(report)
@@ -290,7 +296,8 @@ def render(report: dict) -> str:
               "(F chosen on perturbed val rows).")
     if not base_n:
         target += f" No baseline timed: energies compared with {reference}."
-    return "\n".join(md + ["", target, ""] + _disagreements(report))
+    footer = [provenance_footer(report), ""] if "provenance" in report else []
+    return "\n".join(md + ["", target, ""] + footer + _disagreements(report))
 
 
 def _row(name: str, r: dict, n: int, n_ref: int, vs_torch_sim: str, steps: str) -> str:

@@ -134,7 +134,9 @@ class ChgnetPotential(Potential):
         self.max_atoms = max_atoms
 
     def graph(self, structure: Structure) -> Any:
-        return self.model.graph_converter(structure)
+        from matforge.oracles.chgnet_graph import chgnet_graph
+
+        return chgnet_graph(structure, self.model.graph_converter)
 
     def check(self, structure: Structure) -> None:
         super().check(structure)

@@ -72,6 +72,8 @@ def _compute(structures: Sequence[Structure], device: str | None,
              batch_size: int) -> list[np.ndarray]:
     import torch
 
+    from matforge.oracles.chgnet_graph import chgnet_graph
+
     model = _model(device)
     out: list[np.ndarray] = []
     graphs = []
@@ -81,7 +83,7 @@ def _compute(structures: Sequence[Structure], device: str | None,
             raise MatforgeError(f"structure {i} ({s.composition.reduced_formula}): CHGNet has "
                                 f"no parameters for Z={max(zs)}")
         try:
-            graphs.append(model.graph_converter(s))
+            graphs.append(chgnet_graph(s, model.graph_converter))
         except Exception as exc:  # noqa: BLE001 - one line naming the structure
             raise MatforgeError(f"structure {i} ({s.composition.reduced_formula}): CHGNet "
                                 f"cannot build its graph ({' '.join(str(exc).split())[:150]})"
