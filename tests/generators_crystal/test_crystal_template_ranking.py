@@ -93,11 +93,18 @@ def test_popularity_is_matched_lazily_with_the_draws_of_all_at_once(fixture_data
     csp.propose("C6", k=1)
     assert csp._popularity.any()
     assert csp.popularities().tolist() == polymorph_popularity(six, sample=12).tolist()
-    # a structure library's template vote weighs polymorphs the same way; its substitutions
-    # keep the chemical ranking alone
+    # a structure library's templates weigh polymorphs the same way in a vote; their
+    # substitutions rank by chemistry alone, as templates without popularity do
     library = aflow_library().extended({"carbon": six})
-    assert library.voter.popularities().any()
-    assert not library.templates.popularities().any()
+    assert library.templates.popularities().any()
+    plain = TemplateCSP(library.templates.templates, consensus=1)
+    assert not plain.popularities().any()
+    ranked = [library.templates.substitutions("C6", 6, seed=s) for s in range(3)]
+    assert ranked == [plain.substitutions("C6", 6, seed=s) for s in range(3)]
+    voted = [library.templates.propose("C6", k=1, seed=s, consensus=6)[0] for s in range(3)]
+    unweighted = [library.templates.propose("C6", k=1, seed=s, consensus=6, popularity=False)[0]
+                  for s in range(3)]
+    assert voted != unweighted
 
 
 class _FixedCompositions:

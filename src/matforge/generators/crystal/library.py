@@ -31,23 +31,8 @@ class StructureLibrary:
     known: dict[str, list[Structure]] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
 
-    _voter: object = field(default=None, repr=False)
-
     def structures_of(self, formula: str) -> list[Structure]:
         return self.known.get(formula, [])
-
-    @property
-    def voter(self) -> object:
-        """The template method itself over the same templates (its consensus vote and
-        polymorph popularity, as `TemplateCSP.fit` sets them), for the search's template
-        vote; the substitutions keep the plain chemical ranking. Built on first use."""
-        from matforge.generators.crystal.template import CONSENSUS, TemplateCSP
-
-        if self._voter is None:
-            self._voter = TemplateCSP(self.templates.templates, source=self.templates.source,
-                                      consensus=CONSENSUS)
-            self._voter.use_popularity()
-        return self._voter
 
     def extended(self, groups: Mapping[str, Sequence[Structure]]) -> StructureLibrary:
         """A new library with each named group of structures added as templates and as known
@@ -61,16 +46,28 @@ class StructureLibrary:
             for s in structures:
                 known.setdefault(s.composition.reduced_formula, []).append(s)
         sources = self.sources + tuple(groups)
-        return StructureLibrary(TemplateCSP(templates, source="+".join(sources), consensus=1),
-                                known, sources)
+        return StructureLibrary(_library_templates(templates, "+".join(sources)), known,
+                                sources)
 
 
 def aflow_library() -> StructureLibrary:
     """The AFLOW prototypes shipped with pymatgen, as templates only."""
     from matforge.generators.crystal.template import TemplateCSP
 
-    return StructureLibrary(TemplateCSP.from_aflow_prototypes(consensus=1), {},
+    aflow = TemplateCSP.from_aflow_prototypes()
+    return StructureLibrary(_library_templates(aflow.templates, aflow.source), {},
                             ("aflow-prototypes",))
+
+
+def _library_templates(templates: list, source: str) -> object:
+    """The library's TemplateCSP: no vote by default (a search's substitutions rank by
+    chemistry), polymorph popularity matched lazily for the search's template vote
+    (`TemplateCSP.propose` with `consensus`), as `TemplateCSP.fit` gives it."""
+    from matforge.generators.crystal.template import TemplateCSP
+
+    csp = TemplateCSP(templates, source=source, consensus=1)
+    csp.use_popularity()
+    return csp
 
 
 def _split_of(name: str) -> str:

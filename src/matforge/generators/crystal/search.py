@@ -47,6 +47,7 @@ from matforge.candidate import Candidate, to_structure
 from matforge.errors import MatforgeError
 from matforge.generators.base import Condition, Generator, read_config, write_config
 from matforge.generators.crystal.library import CSP_SETS, StructureLibrary, default_library
+from matforge.generators.crystal.template import CONSENSUS
 
 SEARCH_VERSION = "search-v2"  # bump when the procedure changes what a result is
 TEMPLATE_VOTE = "template vote"  # the source of the template method's own choice
@@ -231,10 +232,10 @@ class StructureSearch(Generator):
         """The template method's first proposal: the structure most of the nearest
         templates reproduce (`TemplateCSP.propose`'s consensus vote), polymorphs weighed by
         their popularity in the library."""
-        voter = self.library.voter
-        if not voter.has_template(target):
+        templates = self.library.templates
+        if not templates.has_template(target):
             return []
-        s = voter.propose(target, k=1, seed=seed, exclude=exclude)
+        s = templates.propose(target, k=1, seed=seed, exclude=exclude, consensus=CONSENSUS)
         return [(x, (f"{TEMPLATE_VOTE} {x.properties['template_formula']} "
                      f"({x.properties['template_source']})")) for x in s]
 

@@ -229,8 +229,8 @@ class TemplateCSP(Generator):
 
     def propose(self, composition: Composition | str, k: int = 3, seed: int = 0,
                 rank_fn: Callable[[list[Structure]], Sequence[float]] | None = None,
-                consensus: int | None = None,
-                exclude: Collection[str] = ()) -> list[Structure]:
+                consensus: int | None = None, exclude: Collection[str] = (),
+                popularity: bool = True) -> list[Structure]:
         """Up to `k` distinct structures for `composition`, best first.
 
         `exclude`: reduced formulas whose templates are not used (leave-one-out benchmarks
@@ -239,6 +239,8 @@ class TemplateCSP(Generator):
         `consensus` (default `self.consensus`, 0/1 = off): among that many nearest proposals,
         the structure family most of them reproduce (StructureMatcher) goes first
         (`consensus_order`), a vote of near neighbours.
+        `popularity`: weigh polymorphs by their popularity among the templates (where
+        `fit` or `use_popularity` gave them one).
         `rank_fn(structures) -> energies` (lower first) re-ranks the proposals instead.
 
         Raises MatforgeError when no template has the composition's anonymized formula."""
@@ -250,7 +252,7 @@ class TemplateCSP(Generator):
                                 f"({self.source})")
         rank_fn = rank_fn or self.rank_fn
         consensus = self.consensus if consensus is None else consensus
-        idx, targets, perms, n_target, order, costs = self._plan(comp, seed)
+        idx, targets, perms, n_target, order, costs = self._plan(comp, seed, popularity)
         best, best_perm = costs.min(axis=1), costs.argmin(axis=1)
         want = max(3 * k, k + 5) if rank_fn else max(k, consensus)
         out: list[Structure] = []
@@ -279,7 +281,7 @@ class TemplateCSP(Generator):
             out = _vote(out, consensus)
         return out[:k]
 
-    def _plan(self, comp: Composition, seed: int) -> tuple:
+    def _plan(self, comp: Composition, seed: int, popularity: bool) -> tuple:
         """For a composition with templates: the template indices of its anonymized formula,
         its elements in slot order, the permitted site assignments, its atom count, the
         templates nearest first (`_rank_templates`) and the (templates, assignments) costs."""
@@ -289,20 +291,22 @@ class TemplateCSP(Generator):
         perms = _block_permutations(sig, len(targets))
         n_target = round(comp.num_atoms)
         costs = self._assignment_costs(sig, targets, perms)
-        order = self._rank_templates(sig, costs, n_target, np.random.default_rng(seed))
+        order = self._rank_templates(sig, costs, n_target, np.random.default_rng(seed),
+                                     popularity)
         return idx, targets, perms, n_target, order, costs
 
     def _rank_templates(self, sig: tuple, costs: np.ndarray, n_target: int,
-                        rng: np.random.Generator) -> np.ndarray:
+                        rng: np.random.Generator, popularity: bool) -> np.ndarray:
         """The templates of anonymized formula `sig`, nearest first: by the chemical distance
         of their best site assignment (`costs`), a penalty for a cell size that does not fit
-        `n_target` atoms, and a bonus for popular prototypes."""
-        self._match_popularity(sig)
+        `n_target` atoms, and (with `popularity`) a bonus for popular prototypes."""
         idx, _, natoms = self._group_arrays[sig]
         mismatch = np.where(natoms == n_target, 0.0,
                             np.where(n_target % natoms == 0, 0.3, 1.0))
-        score = (costs.min(axis=1) + mismatch - POPULARITY_WEIGHT * self._popularity[idx]
-                 + 1e-6 * rng.random(len(idx)))  # seeded tie-break
+        score = costs.min(axis=1) + mismatch + 1e-6 * rng.random(len(idx))  # seeded tie-break
+        if popularity:
+            self._match_popularity(sig)
+            score = score - POPULARITY_WEIGHT * self._popularity[idx]
         return np.argsort(score)
 
     def _assignment_costs(self, sig: tuple, targets: list[str],
@@ -325,14 +329,15 @@ class TemplateCSP(Generator):
         template first, each with its `assignments` chemically closest site assignments.
 
         Unlike `propose`, which keeps the nearest proposals whatever their type, this spreads
-        over structure types (space group and Wyckoff sites, `prototype_key`): a structure
-        search scores every candidate by energy, so breadth matters more than the ranking.
+        over structure types (space group and Wyckoff sites, `prototype_key`) and ranks them
+        by chemistry alone, without popularity: a structure search scores every candidate by
+        energy, so breadth matters more than the ranking.
         Empty when no template has the composition's anonymized formula."""
         comp = _parse_composition(composition)
         sig = signature(comp)
         if n <= 0 or sig not in self._groups:
             return []
-        idx, targets, perms, n_target, order, costs = self._plan(comp, seed)
+        idx, targets, perms, n_target, order, costs = self._plan(comp, seed, popularity=False)
         out: list[Structure] = []
         types: set = set()
         for j in order:
@@ -400,7 +405,8 @@ class TemplateCSP(Generator):
         structures are compared the first time a query reaches its anonymized formula (all
         of Carbon-24 val at once takes ~35 s), with the same draws as all at once."""
         self._pending_popularity = defaultdict(list)
-        for drawn in popularity_draws([t.structure for t in self.templates], sample, seed):
+        groups = [(f, len(t.structure)) for f, t in zip(self._template_formula, self.templates)]
+        for drawn in popularity_draws(groups, sample, seed):
             sig = signature(self.templates[drawn[0]].structure.composition)
             self._pending_popularity[sig].append(drawn)
 
@@ -481,20 +487,21 @@ def polymorph_popularity(structures: Sequence[Structure], sample: int = 40,
     returning to is the best single guess (on Carbon-24 val halves it tripled the 1-sample
     match rate over a random polymorph)."""
     pop = np.zeros(len(structures))
-    for drawn in popularity_draws(structures, sample, seed):
+    groups = [(s.composition.reduced_formula, len(s)) for s in structures]
+    for drawn in popularity_draws(groups, sample, seed):
         pop[drawn] = drawn_popularity([structures[i] for i in drawn])
     return pop
 
 
-def popularity_draws(structures: Sequence[Structure], sample: int = 40, seed: int = 0
+def popularity_draws(groups: Sequence[tuple[str, int]], sample: int = 40, seed: int = 0
                      ) -> list[np.ndarray]:
-    """Per group of at least 3 structures with the same reduced formula and atom count, up to
-    `sample` of its indices drawn at random (seeded)."""
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, s in enumerate(structures):
-        groups[(s.composition.reduced_formula, len(s))].append(i)
+    """Per group of at least 3 structures with the same (reduced formula, atom count) in
+    `groups`, one pair per structure, up to `sample` of its indices drawn at random (seeded)."""
+    members: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, key in enumerate(groups):
+        members[key].append(i)
     rng = np.random.default_rng(seed)
-    return [rng.permutation(idx)[:sample] for idx in groups.values() if len(idx) >= 3]
+    return [rng.permutation(idx)[:sample] for idx in members.values() if len(idx) >= 3]
 
 
 def drawn_popularity(drawn: Sequence[Structure]) -> np.ndarray:
