@@ -57,12 +57,11 @@ def pair_directed_edges(center: np.ndarray, neighbor: np.ndarray, image: np.ndar
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     forward = _edge_keys(center, neighbor, image)
     reverse = _edge_keys(neighbor, center, -image)
-    order = np.argsort(forward, kind="stable")
-    where = np.searchsorted(forward[order], reverse)
-    if np.any(where >= len(forward)) or np.any(forward[order[np.minimum(
-            where, len(forward) - 1)]] != reverse):
-        raise ValueError("the neighbour list is not symmetric: an edge has no reverse")
+    order = np.argsort(forward)
+    where = np.minimum(np.searchsorted(forward[order], reverse), len(forward) - 1)
     partner = order[where]
+    if np.any(forward[partner] != reverse):
+        raise ValueError("the neighbour list is not symmetric: an edge has no reverse")
     first = np.minimum(np.arange(len(center)), partner)
     u2d, d2u = np.unique(first, return_inverse=True)
     return d2u.reshape(-1), u2d
@@ -78,8 +77,8 @@ def _edge_keys(center: np.ndarray, neighbor: np.ndarray, image: np.ndarray) -> n
     return key
 
 
-def bond_graph(center: np.ndarray, neighbor: np.ndarray, distance: np.ndarray, d2u: np.ndarray, u2d: np.ndarray,
-               cutoff: float) -> np.ndarray:
+def bond_graph(center: np.ndarray, neighbor: np.ndarray, distance: np.ndarray,
+               d2u: np.ndarray, u2d: np.ndarray, cutoff: float) -> np.ndarray:
     """Angle rows (atom, bond u, its directed edge d, bond u', its directed edge d').
 
     As in CHGNet: every bond no longer than `cutoff`, at each of its two ends, meets every other
