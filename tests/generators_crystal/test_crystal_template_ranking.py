@@ -13,11 +13,7 @@ from typer.testing import CliRunner
 
 from matforge.candidate import Candidate, read_candidates
 from matforge.generators.crystal.denovo import attach_structures, generate_structures
-from matforge.generators.crystal.template import (
-    TemplateCSP,
-    consensus_order,
-    polymorph_popularity,
-)
+from matforge.generators.crystal.template import TemplateCSP, consensus_order
 from matforge.metrics.csp import rms_dist
 
 NAN = np.nan
@@ -54,12 +50,10 @@ def carbon_six(full_dataset) -> list[Structure]:
 
 def test_popularity_puts_the_recurring_carbon_polymorph_first(carbon_six) -> None:
     templates, held_out = carbon_six[:30], carbon_six[30:]
-    pop = polymorph_popularity(templates, sample=30)
-    assert pop.shape == (30,) and 0 <= pop.min() and pop.max() <= 1 and pop.max() > 0
     csp = TemplateCSP.from_structures(templates)
-    for t, p in zip(csp.templates, pop):
-        t.popularity = float(p)
-    csp._set_templates(csp.templates)
+    csp.use_popularity(sample=30)
+    pop = csp.popularities()
+    assert pop.shape == (30,) and 0 <= pop.min() and pop.max() <= 1 and pop.max() > 0
     first = csp.propose("C6", k=1, seed=0)[0]
     assert first.properties["template_index"] in set(np.flatnonzero(pop == pop.max()))
     # Popularity among the templates predicts how many held-out 6-atom cells a template
@@ -92,7 +86,9 @@ def test_popularity_is_matched_lazily_with_the_draws_of_all_at_once(fixture_data
     assert not csp._popularity.any()  # nothing matched before a query reaches carbon
     csp.propose("C6", k=1)
     assert csp._popularity.any()
-    assert csp.popularities().tolist() == polymorph_popularity(six, sample=12).tolist()
+    at_once = TemplateCSP.from_structures(six)
+    at_once.use_popularity(sample=12)
+    assert csp.popularities().tolist() == at_once.popularities().tolist()
     # a structure library's templates weigh polymorphs the same way in a vote; their
     # substitutions rank by chemistry alone, as templates without popularity do
     library = aflow_library().extended({"carbon": six})

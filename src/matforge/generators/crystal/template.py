@@ -401,9 +401,16 @@ class TemplateCSP(Generator):
         return self
 
     def use_popularity(self, sample: int = 40, seed: int = 0) -> None:
-        """Give every template its `polymorph_popularity`, matched lazily: a group's drawn
-        structures are compared the first time a query reaches its anonymized formula (all
-        of Carbon-24 val at once takes ~35 s), with the same draws as all at once."""
+        """Give every template its polymorph popularity: the share of (up to `sample`)
+        randomly drawn templates with its reduced formula and atom count that it matches; 0
+        in groups under 3 and for undrawn ones.
+
+        Composition alone cannot choose between polymorphs; the type the reference set keeps
+        returning to is the best single guess (on Carbon-24 val halves it tripled the
+        1-sample match rate over a random polymorph). Matched lazily: a group's drawn
+        structures are compared the first time a query reaches its anonymized formula (all of
+        Carbon-24 val at once takes ~35 s); `popularities()` matches the rest, with the same
+        draws."""
         self._pending_popularity = defaultdict(list)
         groups = [(f, len(t.structure)) for f, t in zip(self._template_formula, self.templates)]
         for drawn in popularity_draws(groups, sample, seed):
@@ -476,21 +483,6 @@ class TemplateCSP(Generator):
                 t.popularity = float(d.get("popularity", 0.0))
             model._set_templates(model.templates)
         return model
-
-
-def polymorph_popularity(structures: Sequence[Structure], sample: int = 40,
-                         seed: int = 0) -> np.ndarray:
-    """Per structure: the share of (up to `sample`) randomly drawn structures with the same
-    reduced formula and atom count that it matches; 0 for groups under 3 and undrawn ones.
-
-    Composition alone cannot choose between polymorphs; the type the reference set keeps
-    returning to is the best single guess (on Carbon-24 val halves it tripled the 1-sample
-    match rate over a random polymorph)."""
-    pop = np.zeros(len(structures))
-    groups = [(s.composition.reduced_formula, len(s)) for s in structures]
-    for drawn in popularity_draws(groups, sample, seed):
-        pop[drawn] = drawn_popularity([structures[i] for i in drawn])
-    return pop
 
 
 def popularity_draws(groups: Sequence[tuple[str, int]], sample: int = 40, seed: int = 0
