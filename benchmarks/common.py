@@ -80,10 +80,14 @@ def search_label(method: str, options: dict) -> str:
     with different settings never share a label."""
     from matforge.generators.crystal.search import TEMPLATE_VOTE, VOTES
 
-    votes = VOTES if options.get("n_diffusion") != 0 else (TEMPLATE_VOTE,)
+    votes = tuple(options.get("votes") or VOTES)
+    if options.get("n_diffusion") == 0:
+        votes = tuple(v for v in votes if v == TEMPLATE_VOTE)
     proposed = " as proposed" if options.get("vote_as_proposed") else ""
     settings = ([f"{', else '.join(votes)}{proposed} within {options['vote_window']:g} eV/atom"]
-                if options.get("vote_window") else []) + \
+                if options.get("vote_window") and votes else []) + \
+        (["then the diffusion samples as proposed"]
+         if options.get("samples_as_proposed") else []) + \
         ([f"{options['pressure']:g} GPa"] if options.get("pressure") else []) + \
         (["symmetry kept"] if options.get("keep_symmetry") else []) + \
         (["no diffusion"] if options.get("n_diffusion") == 0 else [])

@@ -34,8 +34,8 @@ PUBLISHED = {  # (match rate %, RMSE), trained on the full published train split
 
 SAMPLE_STEPS: int | None = None  # diffusion: denoising steps at sampling (None = all)
 CONSENSUS: int | None = None  # template: proposals in the consensus vote (None = default)
-# auto: SearchOptions set from the command line (vote_window, vote_as_proposed, pressure,
-# keep_symmetry, n_diffusion), as chosen on val by csp_vote.py
+# auto: SearchOptions set from the command line (vote_window, vote_as_proposed, votes,
+# samples_as_proposed, pressure, keep_symmetry, n_diffusion), as chosen on val by csp_vote.py
 AUTO_OPTIONS: dict = {}
 
 
@@ -220,6 +220,11 @@ def main() -> None:
                    help="auto: a vote (search.VOTES) first within this many eV/atom")
     p.add_argument("--vote-as-proposed", action="store_true",
                    help="auto: the vote as its method proposed it, not relaxed")
+    p.add_argument("--votes", default=None,
+                   help="auto: the votes that may go first, in order, comma-separated "
+                        "(default: the search's)")
+    p.add_argument("--samples-as-proposed", action="store_true",
+                   help="auto: the diffusion samples, unrelaxed, follow the vote")
     p.add_argument("--pressure", type=float, default=0.0, help="auto: GPa (enthalpy ranking)")
     p.add_argument("--keep-symmetry", action="store_true",
                    help="auto: relax within each candidate's space group")
@@ -230,6 +235,10 @@ def main() -> None:
                         pressure=args.pressure, keep_symmetry=args.keep_symmetry)
     if args.n_diffusion is not None:
         AUTO_OPTIONS["n_diffusion"] = args.n_diffusion
+    if args.votes:
+        AUTO_OPTIONS["votes"] = tuple(v.strip() for v in args.votes.split(","))
+    if args.samples_as_proposed:
+        AUTO_OPTIONS["samples_as_proposed"] = True
     global SAMPLE_STEPS
     SAMPLE_STEPS = args.sample_steps or None
     global CONSENSUS

@@ -54,6 +54,8 @@ TEMPLATE_RULE = "template vote"
 RULES = {TEMPLATE_RULE: ("template vote",), "diffusion vote": ("diffusion vote",),
          "diffusion vote, else template vote": ("diffusion vote", "template vote")}
 AS_PROPOSED = ", as proposed"  # a rule's vote given unrelaxed
+SAMPLES = ", then the diffusion samples as proposed"  # search.with_samples
+K = 5  # best of K: the returned list, vote first, scored for every ranking
 
 
 def shuffled_val(dataset: str, seed: int):
@@ -78,21 +80,30 @@ def search_for(templates: list[Structure], dataset: str, pressure: float,
     library = aflow_library().extended({dataset: templates})
     diffusion = ({"diffusion_models": {dataset: str(Path(diffusion_model).resolve())}}
                  if diffusion_model else {"n_diffusion": 0})
-    # every vote always relaxed: the windows are read off their energy gaps
+    # every vote and diffusion sample always relaxed, its start kept: the windows are read
+    # off the votes' energy gaps, and the rankings may put the samples as proposed after them
     return StructureSearch(structure_library=library, cell="given", vote_window=10.0,
-                           pressure=pressure, keep_symmetry=keep_symmetry, progress=False,
-                           **diffusion)
+                           samples_as_proposed=True, pressure=pressure,
+                           keep_symmetry=keep_symmetry, progress=False, **diffusion)
 
 
 def target_row(search, target: Structure, seed: int) -> dict:
     """Whether the lowest structure and each vote (relaxed and as proposed) match the target,
-    and each vote's gap."""
-    from matforge.generators.crystal.search import VOTES, first_vote
-    from matforge.metrics.csp import rms_dist
-
+    each vote's gap, and where the first match falls in every ranking's list."""
     formula = target.composition.formula.replace(" ", "")
     relaxed = search.relax_candidates({formula: search.candidates(formula, seed=seed)},
                                       seed)[formula]
+    row = votes_row(relaxed, target, formula)
+    row["first_match"] = first_matches(relaxed, target)
+    return row
+
+
+def votes_row(relaxed: list, target: Structure, formula: str) -> dict:
+    """Whether the lowest structure and each vote (relaxed and as proposed) match the
+    target, and each vote's enthalpy gap to the lowest."""
+    from matforge.generators.crystal.search import VOTES, first_vote
+    from matforge.metrics.csp import rms_dist
+
     lowest = min(relaxed, key=lambda f: f.enthalpy_per_atom) if relaxed else None
     row = {"formula": formula,
            "lowest_match": lowest is not None and rms_dist(lowest.structure, target) is not None,
@@ -105,6 +116,53 @@ def target_row(search, target: Structure, seed: int) -> dict:
                 "match_as_proposed": rms_dist(vote.start.structure, target) is not None,
                 "gap": vote.enthalpy_per_atom - lowest.enthalpy_per_atom}
     return row
+
+
+def rankings(relaxed: list) -> dict[str, list]:
+    """The list a search would return under each rule, the vote always first: lowest
+    enthalpy first, or each vote rule (relaxed or as proposed), each with and without the
+    diffusion samples as proposed after the vote."""
+    from matforge.generators.crystal.search import distinct, first_vote, vote_first, with_samples
+
+    found = distinct(relaxed)
+    plain = {"lowest enthalpy": found}
+    for rule, kinds in RULES.items():
+        if first_vote(relaxed, kinds[:1]) is not None:  # else it is another rule's list
+            for proposed in (False, True):
+                plain[rule + (AS_PROPOSED if proposed else "")] = vote_first(
+                    found, relaxed, WINDOWS[-1], proposed, kinds)
+    if not any(x.source.startswith("diffusion") for x in relaxed):
+        return plain
+    return plain | {name + SAMPLES: with_samples(ranked, relaxed)
+                    for name, ranked in plain.items()}
+
+
+def first_matches(relaxed: list, target: Structure) -> dict[str, int | None]:
+    """Per ranking, the 1-based place of its first structure matching the target within
+    the first K (None: no match); each structure is matched once."""
+    from matforge.metrics.csp import rms_dist
+
+    matches: dict[int, bool] = {}
+
+    def hit(found) -> bool:
+        if id(found) not in matches:
+            matches[id(found)] = rms_dist(found.structure, target) is not None
+        return matches[id(found)]
+
+    return {name: next((i + 1 for i, x in enumerate(ranked[:K]) if hit(x)), None)
+            for name, ranked in rankings(relaxed).items()}
+
+
+def top_k_rates(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per ranking, match at one and best of K over the rows that have it."""
+    names = dict.fromkeys(n for r in rows for n in r.get("first_match", {}))
+    out = {}
+    for name in names:
+        places = [r["first_match"][name] for r in rows if name in r.get("first_match", {})]
+        out[name] = {"n": len(places),
+                     "at_1": sum(p == 1 for p in places) / len(places),
+                     f"best_of_{K}": sum(p is not None for p in places) / len(places)}
+    return out
 
 
 def match_by_window(rows: list[dict], kinds: tuple[str, ...], as_proposed: bool = False
@@ -138,6 +196,7 @@ def score(dataset: str, n: int, seed: int, pressure: float, keep_symmetry: bool,
     return {"n": len(rows), "templates": len(templates), "pressure_gpa": pressure,
             "keep_symmetry": keep_symmetry, "diffusion_model": diffusion_model,
             "match_at_one": by_vote.pop(TEMPLATE_RULE), "match_at_one_by_vote": by_vote,
+            "rankings": top_k_rates(rows),
             "seconds_per_target": (time.perf_counter() - start) / max(len(rows), 1),
             "rows": rows}
 
@@ -184,8 +243,19 @@ def markdown(payload: dict) -> str:
                   if "diffusion_model" in res) + ".",
               "Seconds per target: " + ", ".join(
                   f"{d} {res['seconds_per_target']:.1f}" for d, res in sets.items()) + ".",
-              "", provenance_footer(payload)]
+              ""] + rankings_table(sets) + [provenance_footer(payload)]
     return "\n".join(lines)
+
+
+def rankings_table(sets: dict) -> list[str]:
+    """Match at one and best of K of the whole returned list, the vote always first."""
+    rows = [f"| {d} | {name} | {r['n']} | {100 * r['at_1']:.1f} | {100 * r[f'best_of_{K}']:.1f} |"
+            for d, res in sets.items() for name, r in res.get("rankings", {}).items()]
+    if not rows:
+        return []
+    return [f"## The returned list, the vote always first (match at 1 and best of {K})", "",
+            f"| data set | ranking | targets | match % at 1 | best of {K} % |",
+            "|---|---|---|---|---|", *rows, ""]
 
 
 def write_half(dataset: str, seed: int, path: str) -> None:

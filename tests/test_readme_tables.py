@@ -87,6 +87,40 @@ def test_vote_rules_take_the_first_vote_a_search_has_within_the_window():
     assert vote.choose(tie) == ("template vote", 0.05)  # on a tie the relaxed vote
 
 
+def test_rankings_score_match_at_one_and_best_of_five_over_the_targets_that_have_them():
+    _renderer()  # puts benchmarks/ on the path
+    vote = sys.modules.get("csp_vote") or __import__("csp_vote")
+    rows = [{"first_match": {"lowest enthalpy": 1, "template vote": 3}},
+            {"first_match": {"lowest enthalpy": None, "template vote": 1}},
+            {"first_match": {"lowest enthalpy": 5}}]  # no template vote for this target
+    rates = vote.top_k_rates(rows)
+    assert rates["lowest enthalpy"] == {"n": 3, "at_1": 1 / 3, "best_of_5": 2 / 3}
+    assert rates["template vote"] == {"n": 2, "at_1": 0.5, "best_of_5": 1.0}
+    table = vote.rankings_table({"carbon-24": {"rankings": rates}})
+    assert "| carbon-24 | template vote | 2 | 50.0 | 100.0 |" in table
+    assert vote.rankings_table({"perov-5": {}}) == []  # older results hold none
+
+
+def test_first_matches_places_the_target_in_each_ranking():
+    from pymatgen.core import Lattice, Structure
+
+    from matforge.generators.crystal.search import TEMPLATE_VOTE, Found
+
+    _renderer()
+    vote = sys.modules.get("csp_vote") or __import__("csp_vote")
+    cscl = Structure(Lattice.cubic(3.4), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    salt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.8), ["Cs", "Cl"],
+                                     [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    proposed = Found(salt, -2.0, f"{TEMPLATE_VOTE} NaCl (aflow), as proposed", False)
+    relaxed = [Found(salt.copy(), -3.4, "template NaCl (aflow)", True),
+               Found(cscl, -3.3, f"{TEMPLATE_VOTE} NaCl (aflow)", True, start=proposed)]
+    places = vote.first_matches(relaxed, cscl)
+    # lowest first: rock salt, then CsCl; the vote first: CsCl; as proposed: rock salt, and
+    # the relaxed rock salt is its duplicate, so CsCl comes second
+    assert places == {"lowest enthalpy": 2, "template vote": 1,
+                      "template vote, as proposed": 2}
+
+
 def test_a_search_label_names_every_setting_that_changes_its_answers():
     _renderer()  # puts benchmarks/ on the path
     common = sys.modules.get("common") or __import__("common")
@@ -98,3 +132,7 @@ def test_a_search_label_names_every_setting_that_changes_its_answers():
     assert common.search_label("auto", {"vote_window": 0.2, "pressure": 10,
                                         "n_diffusion": 0}) == (
         "auto (template vote within 0.2 eV/atom, 10 GPa, no diffusion)")
+    assert common.search_label("auto", {"vote_window": 10, "votes": ("template vote",),
+                                        "samples_as_proposed": True, "pressure": 10}) == (
+        "auto (template vote within 10 eV/atom, then the diffusion samples as proposed, "
+        "10 GPa)")

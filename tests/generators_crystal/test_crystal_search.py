@@ -24,6 +24,7 @@ from matforge.generators.crystal.search import (
     modal_index,
     perovskite_family,
     vote_first,
+    with_samples,
 )
 from matforge.metrics.csp import rms_dist
 from matforge.model_dir import resolve_model_dir
@@ -174,6 +175,44 @@ def test_the_diffusion_vote_goes_before_the_template_vote() -> None:
     assert [f.source for f in first] == [diffusion.source, low.source, template.source]
     # outside the window the diffusion vote does not hand over to the template vote
     assert vote_first(distinct(relaxed), relaxed, 0.005)[0] is low
+
+
+def test_the_votes_option_chooses_which_vote_may_go_first() -> None:
+    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
+    template = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
+    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
+                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
+    diffusion = Found(zinc_blende, -3.39, f"{DIFFUSION_VOTE} (carbon-24)", True)
+    relaxed = [low, template, diffusion]
+    first = vote_first(distinct(relaxed), relaxed, 10.0, kinds=(TEMPLATE_VOTE,))
+    assert first[0] is template
+    assert SearchOptions(votes=(TEMPLATE_VOTE,)).votes == (TEMPLATE_VOTE,)
+    with pytest.raises(ValueError):
+        SearchOptions(votes=("lowest",))
+
+
+def test_diffusion_samples_as_proposed_follow_the_vote() -> None:
+    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
+    vote = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
+    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
+                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
+    sampled = [Found(zinc_blende, -3.0, "diffusion (carbon-24), as proposed", False),
+               Found(rocksalt(lattice=5.0), -2.9, "diffusion (carbon-24), as proposed", False),
+               Found(cesium_chloride(), -2.8, "diffusion vote (carbon-24), as proposed", False)]
+    # relaxed, the first two fall into rock salt and the third into CsCl; the second lowest
+    samples = [Found(rocksalt(), -3.41 + 0.01 * i, s.source.removesuffix(", as proposed"),
+                     True, start=s) for i, s in enumerate(sampled)]
+    relaxed = [low, vote, *samples]
+    ranked = vote_first(distinct(relaxed), relaxed, 10.0, kinds=(TEMPLATE_VOTE,))
+    assert ranked[0] is vote
+    out = with_samples(ranked, relaxed)
+    # the vote, then the unrelaxed samples in order of their relaxed enthalpy (the third is
+    # the vote's structure, so it is left out), then the relaxed structures that match
+    # none of them (rock salt matches the second sample: none)
+    assert out == [vote, sampled[0], sampled[1]]
+    # where no vote leads, the samples come first
+    assert with_samples(distinct(relaxed), relaxed)[0] is sampled[0]
+    assert with_samples([low], [low]) == [low]  # no samples: unchanged
 
 
 def test_modal_index_is_the_structure_most_samples_share() -> None:

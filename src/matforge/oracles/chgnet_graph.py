@@ -55,8 +55,10 @@ def pair_directed_edges(center: np.ndarray, neighbor: np.ndarray, image: np.ndar
     """
     if len(center) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    forward = _edge_keys(center, neighbor, image)
-    reverse = _edge_keys(neighbor, center, -image)
+    n_atoms = int(max(center.max(), neighbor.max())) + 1
+    span = int(np.abs(image).max()) * 2 + 1  # image components -m..m
+    forward = _edge_keys(center, neighbor, image, n_atoms, span)
+    reverse = _edge_keys(neighbor, center, -image, n_atoms, span)
     order = np.argsort(forward)
     where = np.minimum(np.searchsorted(forward[order], reverse), len(forward) - 1)
     partner = order[where]
@@ -67,10 +69,9 @@ def pair_directed_edges(center: np.ndarray, neighbor: np.ndarray, image: np.ndar
     return d2u.reshape(-1), u2d
 
 
-def _edge_keys(center: np.ndarray, neighbor: np.ndarray, image: np.ndarray) -> np.ndarray:
+def _edge_keys(center: np.ndarray, neighbor: np.ndarray, image: np.ndarray, n_atoms: int,
+               span: int) -> np.ndarray:
     """One integer per directed edge (atoms and image), for matching edges with reverses."""
-    span = int(np.abs(image).max(initial=0)) * 2 + 1
-    n_atoms = int(max(center.max(initial=0), neighbor.max(initial=0))) + 1
     key = center.astype(np.int64) * n_atoms + neighbor
     for axis in range(3):
         key = key * span + (image[:, axis] + span // 2)

@@ -54,9 +54,9 @@ def aflow_library() -> StructureLibrary:
     """The AFLOW prototypes shipped with pymatgen, as templates only."""
     from matforge.generators.crystal.template import TemplateCSP
 
-    aflow = TemplateCSP.from_aflow_prototypes()
-    return StructureLibrary(_library_templates(aflow.templates, aflow.source), {},
-                            ("aflow-prototypes",))
+    aflow = TemplateCSP.from_aflow_prototypes(consensus=1)
+    aflow.use_popularity()  # as _library_templates gives every library's templates
+    return StructureLibrary(aflow, {}, ("aflow-prototypes",))
 
 
 def _library_templates(templates: list, source: str) -> object:

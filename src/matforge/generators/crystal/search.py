@@ -99,6 +99,13 @@ class SearchOptions(BaseModel):
     # decides the window): the sets' cells are DFT minima, which the potential's relaxation
     # moves away from (chosen on the val halves, benchmarks/csp_vote.py)
     vote_as_proposed: bool = False
+    # the votes that may go first, the first one found winning (Perov-5's val halves chose
+    # the diffusion model's before the template method's)
+    votes: tuple[Literal["diffusion vote", "template vote"], ...] = VOTES
+    # every diffusion sample follows the vote as the model sampled it (unrelaxed, with its
+    # single-point energy): the model's other guesses at a set whose DFT cells it learned,
+    # which the potential's relaxation moves away from (chosen on val, benchmarks/csp_vote.py)
+    samples_as_proposed: bool = False
     # GPa: cells relax to this hydrostatic pressure and rank by enthalpy (Carbon-24's cells
     # are minima at 10 GPa)
     pressure: float = Field(0.0, ge=0)
@@ -299,14 +306,17 @@ class StructureSearch(Generator):
         cands = {f: self.candidates(f, leave_out_own, seed) for f in formulas}
         relaxed = self.relax_candidates(cands, seed)
         seconds = (time.perf_counter() - start) / max(len(formulas), 1)
+        o = self.options
         out = []
         for f in formulas:
             mine = relaxed[f]
-            ranked = vote_first(distinct(mine), mine, self.options.vote_window,
-                                self.options.vote_as_proposed)
+            ranked = vote_first(distinct(mine), mine, o.vote_window, o.vote_as_proposed,
+                                o.votes)
+            if o.samples_as_proposed:
+                ranked = with_samples(ranked, mine)
             res = SearchResult(f, ranked, len(cands[f]), len(mine), seconds)
             if not res.found:
-                res.reason = _why_none(f, cands[f], self.options.max_atoms)
+                res.reason = _why_none(f, cands[f], o.max_atoms)
             out.append(res)
         return out
 
@@ -344,9 +354,15 @@ class StructureSearch(Generator):
                       if g == f and r.ok and np.isfinite(r.energy_per_atom)]
             scored.sort(key=lambda x: x[0])
             chosen[f] = [(s, src) for _, s, src in scored[:keep]]
-            if o.vote_window > 0:  # the votes are relaxed whatever their screening energy
-                chosen[f] += [(s, src) for _, s, src in scored[keep:] if is_vote(src)]
+            chosen[f] += [(s, src) for _, s, src in scored[keep:] if self._always_relaxed(src)]
         return chosen
+
+    def _always_relaxed(self, source: str) -> bool:
+        """Relaxed whatever its screening energy, its start kept: the votes (with a
+        `vote_window`) and, with `samples_as_proposed`, every diffusion sample."""
+        o = self.options
+        return (o.vote_window > 0 and is_vote(source)) or \
+            (o.samples_as_proposed and source.startswith("diffusion"))
 
     def _relax(self, items: list[tuple[str, Structure, str]]) -> list[tuple[str, Found]]:
         """Full relaxations; the ones that fail or leave physical limits are dropped."""
@@ -363,7 +379,7 @@ class StructureSearch(Generator):
                 h = enthalpy_per_atom(float(r.energy_per_atom), r.structure, o.pressure)
                 found = Found(r.structure, float(r.energy_per_atom), src, r.converged,
                               r.steps, h)
-                if is_vote(src):
+                if is_vote(src) or self._always_relaxed(src):
                     e0 = float(r.initial_energy_per_atom)
                     found.start = Found(start, e0, f"{src}, as proposed", False, 0,
                                         enthalpy_per_atom(e0, start, o.pressure))
@@ -552,23 +568,43 @@ def first_vote(relaxed: list[Found], kinds: Sequence[str] = VOTES) -> Found | No
 
 
 def vote_first(found: list[Found], relaxed: list[Found], window: float,
-               as_proposed: bool = False) -> list[Found]:
-    """`found` (distinct, lowest enthalpy first) with the first vote (in `VOTES` order) moved
-    to the front when its relaxed enthalpy is within `window` eV/atom of the lowest: its
-    relaxed structure, or with `as_proposed` its starting point."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    vote = first_vote(relaxed)
+               as_proposed: bool = False, kinds: Sequence[str] = VOTES) -> list[Found]:
+    """`found` (distinct, lowest enthalpy first) with the first vote (of `kinds`, in order)
+    moved to the front when its relaxed enthalpy is within `window` eV/atom of the lowest:
+    its relaxed structure, or with `as_proposed` its starting point."""
+    vote = first_vote(relaxed, kinds)
     if not (window > 0 and vote and found):
         return found
     if vote.enthalpy_per_atom > found[0].enthalpy_per_atom + window:
         return found
     if as_proposed and vote.start is not None:
         vote = vote.start
+    return lead_first([vote], found)
+
+
+def with_samples(ranked: list[Found], relaxed: list[Found]) -> list[Found]:
+    """`ranked` with every diffusion sample as sampled (its start) right after the leading
+    vote, or first where no vote leads; lowest relaxed enthalpy first."""
+    lead = ranked[:1] if ranked and is_vote(ranked[0].source) else []
+    samples = sorted((x for x in relaxed if x.source.startswith("diffusion") and x.start),
+                     key=lambda x: x.enthalpy_per_atom)
+    return lead_first(lead + [x.start for x in samples], ranked[len(lead):])
+
+
+def lead_first(lead: list[Found], found: list[Found]) -> list[Found]:
+    """`lead`, then `found` (already distinct), each left out where it matches an earlier
+    structure of `lead`."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
     matcher = StructureMatcher()
+    kept: list[Found] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [vote] + [x for x in found if not _same(matcher, x.structure, vote.structure)]
+        for x in lead:
+            if not any(_same(matcher, x.structure, y.structure) for y in kept):
+                kept.append(x)
+        return kept + [x for x in found
+                       if not any(_same(matcher, x.structure, y.structure) for y in kept)]
 
 
 def _same(matcher: Any, a: Structure, b: Structure) -> bool:

@@ -412,10 +412,10 @@ class TemplateCSP(Generator):
         Carbon-24 val at once takes ~35 s); `popularities()` matches the rest, with the same
         draws."""
         self._pending_popularity = defaultdict(list)
+        signature_of = {i: sig for sig, members in self._groups.items() for i in members}
         groups = [(f, len(t.structure)) for f, t in zip(self._template_formula, self.templates)]
         for drawn in popularity_draws(groups, sample, seed):
-            sig = signature(self.templates[drawn[0]].structure.composition)
-            self._pending_popularity[sig].append(drawn)
+            self._pending_popularity[signature_of[drawn[0]]].append(drawn)
 
     def _match_popularity(self, sig: tuple[int, ...]) -> None:
         for drawn in self._pending_popularity.pop(sig, []):
