@@ -13,8 +13,10 @@ Val only: each set's val split is halved (seeded); the templates come from one h
 AFLOW prototypes, as in `benchmarks/csp.py`), the targets from the other. The shipped
 diffusion models were fitted on all of val, so diffusion candidates take part only with
 `--diffusion-model DIR`, a model fitted on the template half (its CSV is written by
-`--write-half CSV`). One search per target, with every vote relaxed, gives the match at one
-sample for every window and vote at once. The test split is never read here. Carbon-24's
+`--write-half CSV`). One search per target, with every vote and diffusion sample relaxed,
+gives the match at one sample for every window and vote at once, and the match at one and best
+of five of every returned list with the vote always first (with and without the diffusion
+samples as proposed after it, `samples_as_proposed`). The test split is never read here. Carbon-24's
 cells are AIRSS minima at 10 GPa, so its run relaxes and ranks at that pressure (`--pressure
 10`, enthalpies). `--keep-symmetry` relaxes every candidate within its starting space group
 (`SearchOptions.keep_symmetry`).
@@ -30,6 +32,13 @@ cells are AIRSS minima at 10 GPa, so its run relaxes and ranks at that pressure 
         --max-minutes 50 --prop heat_ref --threads 2 --seed 0
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 100 \
         --keep-symmetry --diffusion-model half-model --tag _diffusion_perov-5
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 \
+        --write-half half.csv
+    matforge train crystal-diffusion --data half.csv --split all --out half-model \
+        --max-minutes 40 --prop energy_per_atom --hidden 64 --layers 2 --batch-size 64 \
+        --threads 2 --seed 0   # then "sample_steps": 50 in its config.json, as shipped
+    MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 --n 30 \
+        --pressure 10 --diffusion-model half-model --tag _diffusion_carbon-24
 """
 
 from __future__ import annotations

@@ -122,6 +122,11 @@ def cesium_chloride(a: str = "Na", b: str = "Cl") -> Structure:
                                      [[0, 0, 0], [0.5, 0.5, 0.5]])
 
 
+def zinc_blende() -> Structure:
+    return Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
+                                     [[0, 0, 0], [0.25, 0.25, 0.25]])
+
+
 def test_vote_goes_first_only_within_its_window() -> None:
     low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
     vote = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
@@ -164,13 +169,16 @@ def test_a_search_keeps_each_vote_start_with_its_single_point_energy(
     assert start.energy_per_atom >= votes[0].energy_per_atom - 1e-6  # relaxing lowers it
 
 
+def three_votes() -> list[Found]:
+    """The lowest structure, a template vote and a diffusion vote between them."""
+    return [Found(rocksalt(), -3.40, "template NaCl (aflow)", True),
+            Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True),
+            Found(zinc_blende(), -3.39, f"{DIFFUSION_VOTE} (perov-5)", True)]
+
+
 def test_the_diffusion_vote_goes_before_the_template_vote() -> None:
-    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
-    template = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
-    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
-                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
-    diffusion = Found(zinc_blende, -3.39, f"{DIFFUSION_VOTE} (perov-5)", True)
-    relaxed = [low, template, diffusion]
+    relaxed = three_votes()
+    low, template, diffusion = relaxed
     first = vote_first(distinct(relaxed), relaxed, 0.05)
     assert [f.source for f in first] == [diffusion.source, low.source, template.source]
     # outside the window the diffusion vote does not hand over to the template vote
@@ -178,14 +186,9 @@ def test_the_diffusion_vote_goes_before_the_template_vote() -> None:
 
 
 def test_the_votes_option_chooses_which_vote_may_go_first() -> None:
-    low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
-    template = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
-    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
-                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
-    diffusion = Found(zinc_blende, -3.39, f"{DIFFUSION_VOTE} (carbon-24)", True)
-    relaxed = [low, template, diffusion]
+    relaxed = three_votes()
     first = vote_first(distinct(relaxed), relaxed, 10.0, kinds=(TEMPLATE_VOTE,))
-    assert first[0] is template
+    assert first[0] is relaxed[1]  # the template vote, though the diffusion vote is lower
     assert SearchOptions(votes=(TEMPLATE_VOTE,)).votes == (TEMPLATE_VOTE,)
     with pytest.raises(ValueError):
         SearchOptions(votes=("lowest",))
@@ -194,9 +197,7 @@ def test_the_votes_option_chooses_which_vote_may_go_first() -> None:
 def test_diffusion_samples_as_proposed_follow_the_vote() -> None:
     low = Found(rocksalt(), -3.40, "template NaCl (aflow)", True)
     vote = Found(cesium_chloride(), -3.37, f"{TEMPLATE_VOTE} CsCl (aflow)", True)
-    zinc_blende = Structure.from_spacegroup("F-43m", Lattice.cubic(6.0), ["Na", "Cl"],
-                                            [[0, 0, 0], [0.25, 0.25, 0.25]])
-    sampled = [Found(zinc_blende, -3.0, "diffusion (carbon-24), as proposed", False),
+    sampled = [Found(zinc_blende(), -3.0, "diffusion (carbon-24), as proposed", False),
                Found(rocksalt(lattice=5.0), -2.9, "diffusion (carbon-24), as proposed", False),
                Found(cesium_chloride(), -2.8, "diffusion vote (carbon-24), as proposed", False)]
     # relaxed, the first two fall into rock salt and the third into CsCl; the second lowest
