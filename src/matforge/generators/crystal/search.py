@@ -21,7 +21,8 @@ lowest-energy distinct structures returned with where each came from.
    (enthalpy under a `pressure`); with a `vote_window`, a generative method's own choice
    goes first when it is that close to the lowest: the structure most of a fitting
    diffusion model's samples agree on, else the template method's vote (with
-   `vote_as_proposed`, as its method proposed it, unrelaxed).
+   `vote_as_proposed`, as its method proposed it, unrelaxed); with `samples_as_proposed`
+   the diffusion samples, unrelaxed, follow it.
 
 A `SearchStore` keeps each finished composition, so an interrupted run resumes; `executor=
 "ray"` spreads chunks of compositions over a Ray cluster.
@@ -93,8 +94,8 @@ class SearchOptions(BaseModel):
     # potential's ground states (Perov-5, Carbon-24); benchmarks/csp_vote.py chooses it on
     # their val halves (Perov-5: 0.5 with keep_symmetry and vote_as_proposed; Carbon-24: 10,
     # always, the template vote at 10 GPa with samples_as_proposed). Off by default: the
-    # default search
-    # serves MP compositions, where it was never tried (docs/crystal_generation.md)
+    # default search serves MP compositions, where it was never tried
+    # (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
     # the vote goes first as its method proposed it, not relaxed (its relaxed enthalpy still
     # decides the window): the sets' cells are DFT minima, which the potential's relaxation
