@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import paired_at_one
-from csp_vote import TEMPLATE_RULE
+from csp_vote import TEMPLATE_RULE, window_label
 from csp_vote import rates as vote_rates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,9 +302,8 @@ def csp_vote(r: Results) -> list[list[str]]:
             chosen = (res.get("chosen_vote", TEMPLATE_RULE), res["chosen"])
             for rule, by_window in vote_rates(res).items():
                 for window, match in by_window.items():
-                    w = float(window)
-                    label = "always the vote" if w >= 10 else f"{w:g}"
-                    if (rule, w) == chosen:
+                    label = window_label(float(window))
+                    if (rule, float(window)) == chosen:
                         label += " (chosen)"
                     rows.append([dataset, str(res["n"]), relaxation, rule, label, pct(match),
                                  r.link(name)])

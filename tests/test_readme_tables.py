@@ -97,7 +97,9 @@ def test_rankings_score_match_at_one_and_best_of_five_over_the_targets_that_have
     assert rates["lowest enthalpy"] == {"n": 3, "at_1": 1 / 3, "best_of_5": 2 / 3}
     assert rates["template vote"] == {"n": 2, "at_1": 0.5, "best_of_5": 1.0}
     table = vote.rankings_table({"carbon-24": {"rankings": rates}})
-    assert "| carbon-24 | template vote | 2 | 50.0 | 100.0 |" in table
+    assert "| carbon-24 | template vote | always the vote | 2 | 50.0 | 100.0 |" in table
+    table = vote.rankings_table({"perov-5": {"rankings": rates, "rank_window": 0.5}})
+    assert "| perov-5 | lowest enthalpy | 0.5 | 3 | 33.3 | 66.7 |" in table
     assert vote.rankings_table({"perov-5": {}}) == []  # older results hold none
 
 
@@ -114,11 +116,14 @@ def test_first_matches_places_the_target_in_each_ranking():
     proposed = Found(salt, -2.0, f"{TEMPLATE_VOTE} NaCl (aflow), as proposed", False)
     relaxed = [Found(salt.copy(), -3.4, "template NaCl (aflow)", True),
                Found(cscl, -3.3, f"{TEMPLATE_VOTE} NaCl (aflow)", True, start=proposed)]
-    places = vote.first_matches(relaxed, cscl)
+    places = vote.first_matches(relaxed, cscl, window=10.0)
     # lowest first: rock salt, then CsCl; the vote first: CsCl; as proposed: rock salt, and
     # the relaxed rock salt is its duplicate, so CsCl comes second
     assert places == {"lowest enthalpy": 2, "template vote": 1,
                       "template vote, as proposed": 2}
+    # the vote is 0.1 eV/atom above the lowest: a window of 0.05 leaves the lowest first
+    assert vote.first_matches(relaxed, cscl, window=0.05) == {
+        "lowest enthalpy": 2, "template vote": 2, "template vote, as proposed": 2}
 
 
 def test_a_search_label_names_every_setting_that_changes_its_answers():

@@ -216,6 +216,17 @@ def test_diffusion_samples_as_proposed_follow_the_vote() -> None:
     assert with_samples([low], [low]) == [low]  # no samples: unchanged
 
 
+def test_votes_and_samples_as_proposed_keep_their_start_and_skip_the_screen() -> None:
+    sample, vote = "diffusion (carbon-24)", f"{DIFFUSION_VOTE} (carbon-24)"
+    template = f"{TEMPLATE_VOTE} C (aflow)"
+    plain = StructureSearch(progress=False)
+    assert [plain._start_kept(s) for s in (sample, vote, template)] == [False, True, True]
+    assert not any(plain._always_relaxed(s) for s in (sample, vote, template))
+    both = StructureSearch(progress=False, vote_window=0.5, samples_as_proposed=True)
+    assert all(both._start_kept(s) and both._always_relaxed(s) for s in (sample, vote, template))
+    assert not both._start_kept("template C (aflow)")
+
+
 def test_modal_index_is_the_structure_most_samples_share() -> None:
     salt, salt_again, cscl = rocksalt(), rocksalt(lattice=5.7), cesium_chloride()
     assert modal_index([cscl, salt, salt_again]) == 1

@@ -46,26 +46,23 @@ class StructureLibrary:
             for s in structures:
                 known.setdefault(s.composition.reduced_formula, []).append(s)
         sources = self.sources + tuple(groups)
-        return StructureLibrary(_library_templates(templates, "+".join(sources)), known,
-                                sources)
+        merged = TemplateCSP(templates, source="+".join(sources))
+        return StructureLibrary(_library_templates(merged), known, sources)
 
 
 def aflow_library() -> StructureLibrary:
     """The AFLOW prototypes shipped with pymatgen, as templates only."""
     from matforge.generators.crystal.template import TemplateCSP
 
-    aflow = TemplateCSP.from_aflow_prototypes(consensus=1)
-    aflow.use_popularity()  # as _library_templates gives every library's templates
+    aflow = _library_templates(TemplateCSP.from_aflow_prototypes())
     return StructureLibrary(aflow, {}, ("aflow-prototypes",))
 
 
-def _library_templates(templates: list, source: str) -> object:
-    """The library's TemplateCSP: no vote by default (a search's substitutions rank by
-    chemistry), polymorph popularity matched lazily for the search's template vote
+def _library_templates(csp: object) -> object:
+    """`csp` (a TemplateCSP) made a library's: no vote by default (a search's substitutions
+    rank by chemistry), polymorph popularity matched lazily for the search's template vote
     (`TemplateCSP.propose` with `consensus`), as `TemplateCSP.fit` gives it."""
-    from matforge.generators.crystal.template import TemplateCSP
-
-    csp = TemplateCSP(templates, source=source, consensus=1)
+    csp.consensus = 1
     csp.use_popularity()
     return csp
 

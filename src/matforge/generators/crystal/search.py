@@ -359,12 +359,17 @@ class StructureSearch(Generator):
             chosen[f] += [(s, src) for _, s, src in scored[keep:] if self._always_relaxed(src)]
         return chosen
 
+    def _start_kept(self, source: str) -> bool:
+        """Whether a relaxed candidate keeps its starting point, to be returned as proposed:
+        every vote and, with `samples_as_proposed`, every diffusion sample."""
+        return is_vote(source) or (self.options.samples_as_proposed and is_diffusion(source))
+
     def _always_relaxed(self, source: str) -> bool:
-        """Relaxed whatever its screening energy, its start kept: the votes (with a
-        `vote_window`) and, with `samples_as_proposed`, every diffusion sample."""
+        """Relaxed whatever its screening energy: the votes where a `vote_window` may put
+        one first and, with `samples_as_proposed`, every diffusion sample."""
         o = self.options
         return (o.vote_window > 0 and is_vote(source)) or \
-            (o.samples_as_proposed and source.startswith("diffusion"))
+            (o.samples_as_proposed and is_diffusion(source))
 
     def _relax(self, items: list[tuple[str, Structure, str]]) -> list[tuple[str, Found]]:
         """Full relaxations; the ones that fail or leave physical limits are dropped."""
@@ -381,7 +386,7 @@ class StructureSearch(Generator):
                 h = enthalpy_per_atom(float(r.energy_per_atom), r.structure, o.pressure)
                 found = Found(r.structure, float(r.energy_per_atom), src, r.converged,
                               r.steps, h)
-                if is_vote(src) or self._always_relaxed(src):
+                if self._start_kept(src):
                     e0 = float(r.initial_energy_per_atom)
                     found.start = Found(start, e0, f"{src}, as proposed", False, 0,
                                         enthalpy_per_atom(e0, start, o.pressure))
@@ -549,6 +554,11 @@ def is_vote(source: str) -> bool:
     return source.startswith(VOTES)
 
 
+def is_diffusion(source: str) -> bool:
+    """A diffusion model's sample (its vote included)."""
+    return source.startswith("diffusion")
+
+
 def distinct(found: list[Found]) -> list[Found]:
     """Lowest enthalpy (the energy at zero pressure) first, one per structure (pymatgen
     StructureMatcher's defaults)."""
@@ -588,7 +598,7 @@ def with_samples(ranked: list[Found], relaxed: list[Found]) -> list[Found]:
     """`ranked` with every diffusion sample as sampled (its start) right after the leading
     vote, or first where no vote leads; lowest relaxed enthalpy first."""
     lead = ranked[:1] if ranked and is_vote(ranked[0].source) else []
-    samples = sorted((x for x in relaxed if x.source.startswith("diffusion") and x.start),
+    samples = sorted((x for x in relaxed if is_diffusion(x.source) and x.start),
                      key=lambda x: x.enthalpy_per_atom)
     return lead_first(lead + [x.start for x in samples], ranked[len(lead):])
 
