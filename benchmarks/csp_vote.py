@@ -16,10 +16,10 @@ diffusion models were fitted on all of val, so diffusion candidates take part on
 `--write-half CSV`). One search per target, with every vote and diffusion sample relaxed,
 gives the match at one sample for every window and vote at once, and the match at one and best
 of five of every returned list with the vote first within `--rank-window` (default: always),
-with and without the diffusion samples as proposed (`samples_as_proposed`). The test split is never read here. Carbon-24's
-cells are AIRSS minima at 10 GPa, so its run relaxes and ranks at that pressure (`--pressure
-10`, enthalpies). `--keep-symmetry` relaxes every candidate within its starting space group
-(`SearchOptions.keep_symmetry`).
+with and without the diffusion samples as proposed (`samples_as_proposed`). The test split is
+never read here. Carbon-24's cells are AIRSS minima at 10 GPa, so its run relaxes and ranks at
+that pressure (`--pressure 10`, enthalpies). `--keep-symmetry` relaxes every candidate within
+its starting space group (`SearchOptions.keep_symmetry`).
 
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets perov-5 --n 40
     MATFORGE_DATA_DIR=../shared/data python benchmarks/csp_vote.py --sets carbon-24 --n 30 \
@@ -134,7 +134,13 @@ def rankings(relaxed: list, window: float) -> dict[str, list]:
     """The list a search would return under each rule, its vote first when within `window`
     eV/atom of the lowest: lowest enthalpy first, or each vote rule (relaxed or as proposed),
     each with and without the diffusion samples as proposed."""
-    from matforge.generators.crystal.search import distinct, first_vote, vote_first, with_samples
+    from matforge.generators.crystal.search import (
+        distinct,
+        first_vote,
+        is_diffusion,
+        vote_first,
+        with_samples,
+    )
 
     found = distinct(relaxed)
     plain = {"lowest enthalpy": found}
@@ -143,7 +149,7 @@ def rankings(relaxed: list, window: float) -> dict[str, list]:
             for proposed in (False, True):
                 plain[rule + (AS_PROPOSED if proposed else "")] = vote_first(
                     found, relaxed, window, proposed, kinds)
-    if not any(x.source.startswith("diffusion") for x in relaxed):
+    if not any(is_diffusion(x.source) for x in relaxed):
         return plain
     return plain | {name + SAMPLES: with_samples(ranked, relaxed)
                     for name, ranked in plain.items()}

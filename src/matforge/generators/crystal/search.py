@@ -92,10 +92,10 @@ class SearchOptions(BaseModel):
     # template method's) is always relaxed and goes first when its energy is within this
     # much of the lowest. 0 = lowest energy first. Meant for sets whose cells are not the
     # potential's ground states (Perov-5, Carbon-24); benchmarks/csp_vote.py chooses it on
-    # their val halves (Perov-5: 0.5 with keep_symmetry and vote_as_proposed; Carbon-24: 10,
-    # always, the template vote at 10 GPa with samples_as_proposed). Off by default: the
-    # default search serves MP compositions, where it was never tried
-    # (docs/crystal_generation.md)
+    # their val halves (Perov-5: 0.5 with keep_symmetry, vote_as_proposed and
+    # samples_as_proposed; Carbon-24: 10, always, the template vote at 10 GPa with
+    # samples_as_proposed). Off by default: the default search serves MP compositions, where
+    # it was never tried (docs/crystal_generation.md)
     vote_window: float = Field(0.0, ge=0)
     # the vote goes first as its method proposed it, not relaxed (its relaxed enthalpy still
     # decides the window): the sets' cells are DFT minima, which the potential's relaxation
