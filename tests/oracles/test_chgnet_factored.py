@@ -1,0 +1,96 @@
+"""CHGNet's energy computed in the factored order is CHGNet's own energy, forces and stress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from matforge.oracles.chgnet_factored import chgnet_energy, gated_mlp
+from matforge.oracles.chgnet_graph import chgnet_graph
+from matforge.oracles.potentials import load_chgnet
+
+
+def _perturbed(structure: Structure, seed: int) -> Structure:
+    rng = np.random.default_rng(seed)
+    return Structure(structure.lattice, structure.species,
+                     structure.cart_coords + rng.normal(0, 0.05, (len(structure), 3)),
+                     coords_are_cartesian=True)
+
+
+DIAMOND = _perturbed(Structure(Lattice.cubic(3.57), ["C"] * 8,
+                               [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                                [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75],
+                                [0.25, 0.75, 0.75]]), 0)
+PEROVSKITE = _perturbed(Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                   [0, 0.5, 0.5]]), 1)
+TRICLINIC = Structure(Lattice.from_parameters(4.1, 5.3, 6.2, 71, 98, 113),
+                      ["Li", "Mn", "O", "O"],
+                      [[0.1, 0.2, 0.3], [0.6, 0.4, 0.8], [0.35, 0.7, 0.1], [0.8, 0.9, 0.55]])
+# nearest neighbours beyond the bond graph's 3 A: bonds but no angles
+NO_ANGLES = Structure(Lattice.cubic(3.4), ["Cs"], [[0, 0, 0]])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_chgnet("cpu")
+
+
+def _batched(model, structures):
+    from chgnet.model.model import BatchedGraph
+
+    graphs = [chgnet_graph(s, model.graph_converter) for s in structures]
+    return BatchedGraph.from_graphs(graphs, bond_basis_expansion=model.bond_basis_expansion,
+                                    angle_basis_expansion=model.angle_basis_expansion,
+                                    compute_stress=True)
+
+
+def _energy_and_gradients(model, structures, factored: bool):
+    batched = _batched(model, structures)
+    with torch.enable_grad():
+        energy = chgnet_energy(model, batched) if factored else model._compute(batched)["e"]
+        total = (energy * torch.bincount(batched.atom_owners)).sum()
+        grads = torch.autograd.grad(total, [*batched.atom_positions, *batched.strains])
+    return energy.detach(), grads
+
+
+def test_gated_mlp_of_pieces_is_the_mlp_of_their_concatenation(model):
+    layer = model.bond_conv_layers[0].twoBody_bond  # [bond i, bond j, angle, atom] -> 64
+    gen = torch.Generator().manual_seed(0)
+    atoms, bonds, angles = (torch.randn(n, 64, generator=gen) for n in (4, 9, 30))
+    idx = [torch.randint(0, n, (30,), generator=gen) for n in (9, 9, 4)]
+    pieces = [(bonds, idx[0]), (bonds, idx[1]), (angles, None), (atoms, idx[2])]
+    expected = layer(torch.cat([bonds[idx[0]], bonds[idx[1]], angles, atoms[idx[2]]], dim=1))
+    assert torch.allclose(gated_mlp(layer, pieces), expected, atol=1e-5)
+
+
+def test_energy_forces_and_stress_match_chgnets_own_pass(model):
+    structures = [DIAMOND, PEROVSKITE, TRICLINIC, NO_ANGLES]
+    assert len(_batched(model, [NO_ANGLES]).angle_bases) == 0
+    ours, our_grads = _energy_and_gradients(model, structures, factored=True)
+    theirs, their_grads = _energy_and_gradients(model, structures, factored=False)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    for mine, reference in zip(our_grads, their_grads):
+        assert torch.allclose(mine, reference, atol=1e-4)
+
+
+def test_the_last_angle_update_is_not_computed(model):
+    """Its output feeds nothing the energy uses, so skipping it changes no number."""
+    calls = []
+    hook = model.angle_layers[-1].twoBody_bond.mlp_core.register_forward_hook(
+        lambda *args: calls.append(1))
+    try:
+        chgnet_energy(model, _batched(model, [DIAMOND]))
+    finally:
+        hook.remove()
+    assert calls == []
+
+
+def test_freed_memory_is_kept_under_glibc():
+    import platform
+
+    from matforge.oracles.potentials import keep_freed_memory
+
+    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
