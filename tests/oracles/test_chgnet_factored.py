@@ -87,10 +87,3 @@ def test_the_last_angle_update_is_not_computed(model):
         hook.remove()
     assert calls == []
 
-
-def test_freed_memory_is_kept_under_glibc():
-    import platform
-
-    from matforge.oracles.potentials import keep_freed_memory
-
-    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")

@@ -8,8 +8,8 @@ so here each piece is projected where it lives (per bond, per atom; only the bon
 bond graph's cutoff), and only the projections are gathered and added. The gated MLP's core
 and gate share one projection. The angle update of the last message-passing block feeds
 nothing the energy uses, so it is skipped. The numbers are CHGNet's up to float32 rounding;
-the forward and backward pass together take about 0.6 of the time of CHGNet's own
-(benchmarks/results/relax.md).
+the forward and backward pass together take under 0.6 of the time of CHGNet's own
+(docs/oracles.md).
 
 This walks CHGNet's own modules and weights, so the model is unchanged. It follows the layer
 layout of CHGNet 0.3.0 (`chgnet.model.layers`); tests/oracles/test_chgnet_factored.py compares

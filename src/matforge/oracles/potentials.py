@@ -115,23 +115,6 @@ def load_chgnet(device: str | None = None) -> Any:
     return _CHGNET[device]
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks of up to 32 MB in the process instead of handing them
-    back to the system: each CHGNet step allocates megabyte-sized tensors that glibc would
-    otherwise map and unmap every time, and the page faults on fresh pages took about a fifth
-    of a CPU step (benchmarks/results/relax.md). The process's peak memory is unchanged.
-    Returns False where the C library is not glibc (nothing changes there)."""
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and \
-        bool(libc.mallopt(m_trim_threshold, 1 << 30))
-
-
 class ChgnetPotential(Potential):
     """CHGNet with batched graphs and a single first-order backward pass per batch.
 
@@ -149,8 +132,6 @@ class ChgnetPotential(Potential):
         self.device = default_device(device)
         self.model = load_chgnet(self.device)
         self.max_atoms = max_atoms
-        if self.device == "cpu":
-            keep_freed_memory()
 
     def graph(self, structure: Structure) -> Any:
         from matforge.oracles.chgnet_graph import chgnet_graph
