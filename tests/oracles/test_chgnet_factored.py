@@ -66,8 +66,9 @@ def test_gated_mlp_of_pieces_is_the_mlp_of_their_concatenation(model):
     assert torch.allclose(gated_mlp(layer, pieces), expected, atol=1e-5)
 
 
-def test_energy_forces_and_stress_match_chgnets_own_pass(model):
-    structures = [DIAMOND, PEROVSKITE, TRICLINIC, NO_ANGLES]
+@pytest.mark.parametrize("structures", [[DIAMOND, PEROVSKITE, TRICLINIC, NO_ANGLES], [NO_ANGLES]],
+                         ids=["batch", "no angles at all"])
+def test_energy_forces_and_stress_match_chgnets_own_pass(model, structures):
     assert len(_batched(model, [NO_ANGLES]).angle_bases) == 0
     ours, our_grads = _energy_and_gradients(model, structures, factored=True)
     theirs, their_grads = _energy_and_gradients(model, structures, factored=False)

@@ -48,7 +48,7 @@ def chgnet_energy(model: Any, graph: Any) -> Any:
     has_angles = len(graph.angle_bases) != 0
     angle_feas = model.angle_embedding(graph.angle_bases) if has_angles else None
     last = len(model.bond_conv_layers) - 1
-    angles = Angles.of(graph.batched_bond_graph)
+    angles = Angles.of(graph.batched_bond_graph) if has_angles else None
     for idx, (atom_layer, bond_layer, angle_layer) in enumerate(
             zip(model.atom_conv_layers[:-1], model.bond_conv_layers, model.angle_layers)):
         atom_feas = _atom_conv(atom_layer, atom_feas, bond_feas, weights_ag, graph)
