@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
@@ -11,24 +10,6 @@ from matforge.oracles.chgnet_factored import chgnet_energy, gated_mlp
 from matforge.oracles.chgnet_graph import chgnet_graph
 from matforge.oracles.potentials import load_chgnet
 
-
-def _perturbed(structure: Structure, seed: int) -> Structure:
-    rng = np.random.default_rng(seed)
-    return Structure(structure.lattice, structure.species,
-                     structure.cart_coords + rng.normal(0, 0.05, (len(structure), 3)),
-                     coords_are_cartesian=True)
-
-
-DIAMOND = _perturbed(Structure(Lattice.cubic(3.57), ["C"] * 8,
-                               [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
-                                [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75],
-                                [0.25, 0.75, 0.75]]), 0)
-PEROVSKITE = _perturbed(Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
-                                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5],
-                                   [0, 0.5, 0.5]]), 1)
-TRICLINIC = Structure(Lattice.from_parameters(4.1, 5.3, 6.2, 71, 98, 113),
-                      ["Li", "Mn", "O", "O"],
-                      [[0.1, 0.2, 0.3], [0.6, 0.4, 0.8], [0.35, 0.7, 0.1], [0.8, 0.9, 0.55]])
 # nearest neighbours beyond the bond graph's 3 A: bonds but no angles
 NO_ANGLES = Structure(Lattice.cubic(3.4), ["Cs"], [[0, 0, 0]])
 
@@ -66,10 +47,10 @@ def test_gated_mlp_of_pieces_is_the_mlp_of_their_concatenation(model):
     assert torch.allclose(gated_mlp(layer, pieces), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("structures", [[DIAMOND, PEROVSKITE, TRICLINIC, NO_ANGLES], [NO_ANGLES]],
-                         ids=["batch", "no angles at all"])
-def test_energy_forces_and_stress_match_chgnets_own_pass(model, structures):
+@pytest.mark.parametrize("with_cells", [True, False], ids=["batch", "no angles at all"])
+def test_energy_forces_and_stress_match_chgnets_own_pass(model, small_cells, with_cells):
     assert len(_batched(model, [NO_ANGLES]).angle_bases) == 0
+    structures = [*small_cells.values(), NO_ANGLES] if with_cells else [NO_ANGLES]
     ours, our_grads = _energy_and_gradients(model, structures, factored=True)
     theirs, their_grads = _energy_and_gradients(model, structures, factored=False)
     assert torch.allclose(ours, theirs, atol=1e-5)
@@ -77,13 +58,13 @@ def test_energy_forces_and_stress_match_chgnets_own_pass(model, structures):
         assert torch.allclose(mine, reference, atol=1e-4)
 
 
-def test_only_the_last_angle_update_is_skipped(model):
+def test_only_the_last_angle_update_is_skipped(model, small_cells):
     """Its output feeds nothing the energy uses, so skipping it changes no number."""
     called = []
     hooks = [layer.twoBody_bond.bn1.register_forward_hook(lambda *args, i=i: called.append(i))
              for i, layer in enumerate(model.angle_layers)]
     try:
-        chgnet_energy(model, _batched(model, [DIAMOND]))
+        chgnet_energy(model, _batched(model, [small_cells["diamond"]]))
     finally:
         for hook in hooks:
             hook.remove()
